@@ -1,0 +1,1 @@
+//! Client histories and the checkers over them (linearizability, set, sessions).

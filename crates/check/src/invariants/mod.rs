@@ -1,0 +1,1 @@
+//! Run invariants: one property per file.
