@@ -1,1 +1,51 @@
-//! Client histories and the checkers over them (linearizability, set, sessions).
+//! Client histories and the checkers over them.
+//!
+//! A history is what clients saw: each operation is invoked by a process, then completes
+//! `ok` (it took effect, with its output), `fail` (it certainly did not take effect) or
+//! `info` (unknown: it may take effect at any point after its invocation, or never). An
+//! operation with no completion by the end of the history is indeterminate like `info`.
+//! A process runs one operation at a time, as in Jepsen.
+
+use protocol::{ClientOp, OpOutput};
+use std::fmt;
+
+/// Completion kinds, and the invocation itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum EventKind {
+    Invoke,
+    Ok,
+    Fail,
+    Info,
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            EventKind::Invoke => "invoke",
+            EventKind::Ok => "ok",
+            EventKind::Fail => "fail",
+            EventKind::Info => "info",
+        })
+    }
+}
+
+/// One line of a history.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    /// The Jepsen process: one operation at a time; after `info` a client continues as a
+    /// new process, since the old one may still have an operation in flight.
+    pub process: u64,
+    pub kind: EventKind,
+    /// The operation invoked; completions repeat it.
+    pub op: ClientOp,
+    /// On `ok`: what the operation returned.
+    pub output: Option<OpOutput>,
+    /// Simulated (or recorded) time in nanoseconds; events are in non-decreasing order.
+    pub time_ns: u64,
+}
+
+/// Events in the order they happened.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct History {
+    pub events: Vec<Event>,
+}
