@@ -1,1 +1,199 @@
-fn main() {}
+//! `splitbrain`: run scenarios, replay a seed, check a history, measure speed.
+//!
+//! Exit codes: 0 every verdict as expected, 1 an unexpected verdict (or an invalid
+//! history), 2 bad input, 3 a history whose check ran out of time.
+
+use clap::{Parser, Subcommand};
+use sim::summary;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+mod bench;
+
+#[derive(Parser)]
+#[command(name = "splitbrain", version, about = "Deterministic simulation testbed for replicated systems")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run one scenario file over its seeds.
+    Run {
+        file: PathBuf,
+        /// Only this system (default: every system the file names).
+        #[arg(long)]
+        system: Option<String>,
+        /// Run seeds 1..=N instead of the file's default count.
+        #[arg(long)]
+        seeds: Option<u64>,
+        /// Run exactly this seed.
+        #[arg(long)]
+        seed: Option<u64>,
+    },
+    /// Replay one seed: a readable event log, the verdict and the digest.
+    Replay {
+        file: PathBuf,
+        #[arg(long)]
+        system: String,
+        #[arg(long)]
+        seed: u64,
+    },
+    /// Every scenario in a folder, every system: the verdict matrix (the default command).
+    Sweep {
+        #[arg(default_value = "sim-scenarios")]
+        dir: PathBuf,
+    },
+    /// Measure simulation speed on the standard workload.
+    Bench {
+        /// Seeds to run.
+        #[arg(long, default_value_t = 20)]
+        seeds: u64,
+    },
+}
+
+fn bad_input(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::from(2)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        None => sweep(&default_dir()),
+        Some(Command::Sweep { dir }) => sweep(&dir),
+        Some(Command::Run { file, system, seeds, seed }) => run(&file, system.as_deref(), seeds, seed),
+        Some(Command::Replay { file, system, seed }) => replay(&file, &system, seed),
+        Some(Command::Bench { seeds }) => bench::bench(seeds),
+    }
+}
+
+/// `sim-scenarios` beside the workspace, so `cargo run` works from any directory inside it.
+fn default_dir() -> PathBuf {
+    let here = Path::new("sim-scenarios");
+    if here.is_dir() {
+        return here.to_path_buf();
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sim-scenarios")
+}
+
+fn check_system(name: &str) -> Result<(), String> {
+    if sim::registry::SYSTEMS.contains(&name) {
+        Ok(())
+    } else {
+        Err(format!("unknown system {name:?}; known systems: {}", sim::registry::SYSTEMS.join(", ")))
+    }
+}
+
+fn run(file: &Path, system: Option<&str>, seeds: Option<u64>, seed: Option<u64>) -> ExitCode {
+    let sc = match scenario::load(file, sim::registry::SYSTEMS) {
+        Ok(sc) => sc,
+        Err(e) => return bad_input(e),
+    };
+    let systems: Vec<String> = match system {
+        Some(s) => {
+            if let Err(e) = check_system(s) {
+                return bad_input(e);
+            }
+            vec![s.to_string()]
+        }
+        None => sc.systems.clone(),
+    };
+    let seed_list: Vec<u64> = match (seed, seeds) {
+        (Some(k), _) => vec![k],
+        (None, Some(n)) => (1..=n).collect(),
+        (None, None) => summary::default_seeds(&sc),
+    };
+    let mut results = Vec::new();
+    for s in &systems {
+        match summary::run_seeds(&sc, s, &seed_list) {
+            Ok(r) => results.push(r),
+            Err(e) => return bad_input(e),
+        }
+    }
+    print!("{}", summary::render(&sc, &results));
+    if results.iter().all(|r| r.as_expected()) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+fn replay(file: &Path, system: &str, seed: u64) -> ExitCode {
+    let sc = match scenario::load(file, sim::registry::SYSTEMS) {
+        Ok(sc) => sc,
+        Err(e) => return bad_input(e),
+    };
+    if let Err(e) = check_system(system) {
+        return bad_input(e);
+    }
+    let report = match sim::run_system(system, &sc, seed, &sim::RunOptions { replay: true }) {
+        Ok(r) => r,
+        Err(e) => return bad_input(e),
+    };
+    for line in &report.log {
+        println!("{line}");
+    }
+    println!();
+    for (node, state) in &report.final_states {
+        println!("final {node}: digest {:016x}", state.digest());
+    }
+    if report.violations.is_empty() {
+        println!("verdict: pass");
+    }
+    for v in &report.violations {
+        println!("violation: {v}");
+    }
+    println!("digest: {:016x}", report.digest);
+    let expected = sc.expect.get(system).cloned().unwrap_or(scenario::Expect::Pass);
+    let as_expected = match expected {
+        scenario::Expect::Pass => report.violations.is_empty(),
+        scenario::Expect::Violates(_) => true,
+    };
+    if as_expected {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+fn sweep(dir: &Path) -> ExitCode {
+    let scenarios = match scenario::load_dir(dir, sim::registry::SYSTEMS) {
+        Ok(s) => s,
+        Err(e) => return bad_input(e),
+    };
+    let mut all_expected = true;
+    let mut rows = Vec::new();
+    for sc in &scenarios {
+        let mut cells = Vec::new();
+        for system in sim::registry::SYSTEMS {
+            if !sc.systems.iter().any(|s| s == system) {
+                cells.push("-".to_string());
+                continue;
+            }
+            match summary::run_seeds(sc, system, &summary::default_seeds(sc)) {
+                Ok(r) => {
+                    all_expected &= r.as_expected();
+                    let mut cell = r.verdict();
+                    if let Some((seed, _)) = r.failing.first() {
+                        cell.push_str(&format!(" (seed {seed})"));
+                    }
+                    if !r.as_expected() {
+                        cell.push_str(" UNEXPECTED");
+                        eprintln!("unexpected verdict: {} on {}: reproduce with\n  {}", system, sc.name, r.failing.first().map_or_else(|| summary::reproduce(sc, system, sc.pinned_seed), |(s, _)| summary::reproduce(sc, system, *s)));
+                    }
+                    cells.push(cell);
+                }
+                Err(e) => return bad_input(e),
+            }
+        }
+        rows.push((sc.name.clone(), cells));
+    }
+    print!("{}", summary::matrix(sim::registry::SYSTEMS, &rows));
+    if all_expected {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}

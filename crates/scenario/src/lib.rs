@@ -1,1 +1,17 @@
-//! Scenario files.
+//! Scenario files: what a run does to a cluster, and what verdict each system should get.
+//!
+//! - [`schema`]: the validated [`Scenario`] and its parts (network, clock, disk, workload,
+//!   fault timeline, expected verdicts).
+//! - [`parse`]: TOML to [`Scenario`], every mistake reported as a [`ScenarioError`] with
+//!   file, line and field; never a panic.
+//! - [`selector`]: fault targets resolved at run time (`leader`, `n2`, `minority`, ...).
+//! - [`duration`]: `"250ms"`, `"10s"`, `"-3s"` in files.
+
+pub mod duration;
+pub mod parse;
+pub mod schema;
+pub mod selector;
+
+pub use parse::{load, load_dir, parse_str, ScenarioError};
+pub use schema::*;
+pub use selector::Selector;

@@ -1,0 +1,171 @@
+//! A validated scenario. Everything here has been checked by [`crate::parse`]; the harness
+//! trusts it.
+
+use crate::selector::Selector;
+use protocol::Params;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    /// The file stem: `master-crash` for `sim-scenarios/master-crash.toml`.
+    pub name: String,
+    pub path: PathBuf,
+    pub description: String,
+    /// Systems this scenario applies to, in file order.
+    pub systems: Vec<String>,
+    pub nodes: u32,
+    /// How long clients and faults run.
+    pub duration: Duration,
+    /// After `duration`: faults are healed, crashed nodes restarted, clients stopped, and
+    /// the cluster runs this long before final states are judged.
+    pub quiesce: Duration,
+    pub seeds: u64,
+    /// The seed whose timeline the snapshot shows.
+    pub pinned_seed: u64,
+    pub network: Network,
+    pub clock: Clock,
+    pub disk: Disk,
+    pub workload: Workload,
+    pub timeline: Vec<Fault>,
+    pub expect: BTreeMap<String, Expect>,
+    /// Per-system parameters, passed to the system's `Node::config`.
+    pub params: BTreeMap<String, Params>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Network {
+    /// One-way delay, drawn per packet. madsim's timers have a 1 ms floor, so does this.
+    pub latency_min: Duration,
+    pub latency_max: Duration,
+    pub distribution: Distribution,
+    /// Probability a node-to-node packet is dropped.
+    pub loss: f64,
+    /// Probability a packet is delivered twice (the copy with its own delay).
+    pub duplicate: f64,
+    /// Probability a packet is held back by up to another `latency_max`, overtaking order.
+    pub reorder: f64,
+    /// Whether a partition also drops packets already in flight on the cut links.
+    pub partition_kills_in_flight: bool,
+}
+
+impl Default for Network {
+    fn default() -> Network {
+        Network {
+            latency_min: Duration::from_millis(1),
+            latency_max: Duration::from_millis(10),
+            distribution: Distribution::Uniform,
+            loss: 0.0,
+            duplicate: 0.0,
+            reorder: 0.0,
+            partition_kills_in_flight: true,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Distribution {
+    Uniform,
+    /// `latency_min` plus an exponential tail with mean (max - min) / 4, capped at max.
+    Exponential,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Clock {
+    /// Each node's clock starts offset by up to this much either way.
+    pub max_offset: Duration,
+    /// Each node's clock runs fast or slow by up to this many parts per million.
+    pub max_drift_ppm: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Disk {
+    /// On a crash, a random prefix of the unsynced writes survives instead of none.
+    pub torn_writes: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WorkloadKind {
+    /// Key-value operations from `mix` over `keys` keys.
+    Kv,
+    /// Set adds and reads.
+    Set,
+    /// Whatever the system serves (set systems get `Set`, the rest `Kv`).
+    Native,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Workload {
+    pub kind: WorkloadKind,
+    pub clients: u32,
+    /// Total operations per simulated second, over all clients.
+    pub rate_per_s: f64,
+    /// Relative weights of get, put, delete, append, cas (kv) or add, read (set).
+    pub mix: BTreeMap<String, u32>,
+    pub keys: u32,
+    /// A client gives up on an operation after this long and records it as `info`.
+    pub timeout: Duration,
+    /// How many `NotLeader` redirects one operation may follow before it fails.
+    pub max_redirects: u32,
+}
+
+pub const KV_OPS: &[&str] = &["get", "put", "delete", "append", "cas"];
+pub const SET_OPS: &[&str] = &["add", "read"];
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fault {
+    pub at: Duration,
+    pub action: Action,
+    /// Repeat every this long, `times` times in all (a flapping partition).
+    pub every: Option<Duration>,
+    pub times: u32,
+    /// Line in the file, for messages about this fault.
+    pub line: usize,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    /// Kill the node(s): memory is lost, unsynced disk writes lost (or torn).
+    Crash { target: Selector },
+    Restart { target: Selector },
+    Pause { target: Selector },
+    Resume { target: Selector },
+    /// Cut the target off from every other node, both ways.
+    Isolate { target: Selector },
+    /// Split the cluster in two: the target on one side, the rest on the other.
+    Partition { target: Selector },
+    /// Drop packets from `from` to `to` only.
+    OneWay { from: Selector, to: Selector },
+    /// Remove every partition.
+    Heal,
+    /// Step the target's clock by `by_ns` (negative: backwards).
+    ClockJump { target: Selector, by_ns: i64 },
+    /// Set the network's loss probability from now on.
+    Loss { rate: f64 },
+}
+
+impl Action {
+    pub const NAMES: &'static str =
+        "crash, restart, pause, resume, isolate, partition, one-way, heal, clock-jump, loss";
+}
+
+/// The verdict a system should get over the scenario's seeds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Expect {
+    /// No invariant is violated on any seed.
+    Pass,
+    /// Exactly these invariants are violated on at least one seed.
+    Violates(BTreeSet<String>),
+}
+
+/// The invariants a run is judged by; `expect` entries name them.
+pub const INVARIANTS: &[&str] = &[
+    "election-safety",
+    "durability",
+    "convergence",
+    "linearizability",
+    "set",
+    "session",
+    "replica-consistency",
+];

@@ -1,0 +1,82 @@
+//! Fault targets, named in a file and resolved against the cluster when the fault fires:
+//! "the leader" means whoever leads at that instant of that seed.
+
+use std::fmt;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Selector {
+    /// The node that leads now (highest term among claimants); if none leads, one node
+    /// drawn from the seed.
+    Leader,
+    /// Every live node but the leader.
+    Followers,
+    /// The leader plus enough others to make a minority (the leader alone in 3 nodes).
+    LeaderSide,
+    /// A minority drawn from the seed (floor((n-1)/2) nodes).
+    Minority,
+    /// The complement of a minority.
+    Majority,
+    /// One node drawn from the seed.
+    Random,
+    /// Every node currently crashed (for restart) or paused (for resume).
+    Down,
+    All,
+    /// Explicit nodes, 1-based: `n1`, `n2,n3`.
+    Nodes(Vec<u32>),
+}
+
+impl Selector {
+    pub const NAMES: &'static str =
+        "leader, followers, leader-side, minority, majority, random, down, all, or nodes like n2 or n1,n3";
+
+    /// `nodes` is the cluster size, to check explicit ids.
+    pub fn parse(text: &str, nodes: u32) -> Result<Selector, String> {
+        Ok(match text.trim() {
+            "leader" => Selector::Leader,
+            "followers" => Selector::Followers,
+            "leader-side" => Selector::LeaderSide,
+            "minority" => Selector::Minority,
+            "majority" => Selector::Majority,
+            "random" => Selector::Random,
+            "down" => Selector::Down,
+            "all" => Selector::All,
+            list => {
+                let mut ids = Vec::new();
+                for part in list.split(',') {
+                    let id = part
+                        .trim()
+                        .strip_prefix('n')
+                        .and_then(|d| d.parse::<u32>().ok())
+                        .ok_or_else(|| format!("{}; found {text:?}", Selector::NAMES))?;
+                    if id == 0 || id > nodes {
+                        return Err(format!("a node between n1 and n{nodes}, found n{id}"));
+                    }
+                    if !ids.contains(&id) {
+                        ids.push(id);
+                    }
+                }
+                ids.sort_unstable();
+                Selector::Nodes(ids)
+            }
+        })
+    }
+}
+
+impl fmt::Display for Selector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Selector::Leader => f.write_str("leader"),
+            Selector::Followers => f.write_str("followers"),
+            Selector::LeaderSide => f.write_str("leader-side"),
+            Selector::Minority => f.write_str("minority"),
+            Selector::Majority => f.write_str("majority"),
+            Selector::Random => f.write_str("random"),
+            Selector::Down => f.write_str("down"),
+            Selector::All => f.write_str("all"),
+            Selector::Nodes(ids) => {
+                let names: Vec<String> = ids.iter().map(|i| format!("n{i}")).collect();
+                f.write_str(&names.join(","))
+            }
+        }
+    }
+}

@@ -1,0 +1,201 @@
+//! Clients: each issues operations at a steady rate, one at a time, follows `NotLeader`
+//! redirects, gives up after a timeout, and records what it saw as a Jepsen-style history
+//! (invoke, then ok, fail or info) stamped with simulated time.
+//!
+//! Clients are never partitioned from the cluster (they sit beside every node) and never
+//! crash; a request sent to a crashed node is lost and ends as `info` at the timeout.
+
+use check::history::{Event, EventKind};
+use protocol::{ClientError, ClientOp, ClientResult, RequestId};
+use rand_chacha::ChaCha8Rng;
+use rand_core::RngCore;
+use scenario::{Workload, WorkloadKind};
+use std::collections::BTreeMap;
+
+/// Set elements are `client * ELEMENT_SPACE + n`, unique across clients.
+pub const ELEMENT_SPACE: u64 = 1_000_000;
+
+pub struct Client {
+    pub index: u32,
+    clients: u32,
+    /// Jepsen process id; after an `info` the client continues as a new process.
+    pub process: u64,
+    pub interval_ns: u64,
+    kind: WorkloadKind,
+    mix: Vec<(String, u32)>,
+    keys: u32,
+    timeout_ns: u64,
+    max_redirects: u32,
+    pub outstanding: Option<Outstanding>,
+    /// Node index the client believes leads; requests go there first.
+    pub leader_guess: Option<usize>,
+    counter: u64,
+    /// Last value this client saw per key, so cas has a plausible `expected`.
+    seen: BTreeMap<String, Option<String>>,
+    pub rng: ChaCha8Rng,
+    pub stopped: bool,
+}
+
+pub struct Outstanding {
+    pub req: RequestId,
+    pub op: ClientOp,
+    pub target: usize,
+    pub redirects: u32,
+    pub deadline_ns: u64,
+}
+
+/// What the world should do for a client.
+pub enum Action {
+    /// Send `op` as `req` to node `target`.
+    Send { req: RequestId, op: ClientOp, target: usize },
+    /// Record a completion (and nothing to send).
+    Done,
+}
+
+impl Client {
+    pub fn new(index: u32, workload: &Workload, kind: WorkloadKind, rng: ChaCha8Rng) -> Client {
+        let mut mix: Vec<(String, u32)> = workload.mix.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        let allowed: &[&str] = if kind == WorkloadKind::Set { scenario::SET_OPS } else { scenario::KV_OPS };
+        mix.retain(|(op, w)| *w > 0 && allowed.contains(&op.as_str()));
+        if mix.is_empty() {
+            mix = match kind {
+                WorkloadKind::Set => vec![("add".into(), 4), ("read".into(), 1)],
+                _ => vec![("get".into(), 4), ("put".into(), 4), ("append".into(), 1), ("cas".into(), 1)],
+            };
+        }
+        let per_client = workload.rate_per_s / f64::from(workload.clients);
+        Client {
+            index,
+            clients: workload.clients,
+            process: u64::from(index),
+            interval_ns: (1e9 / per_client) as u64,
+            kind,
+            mix,
+            keys: workload.keys,
+            timeout_ns: workload.timeout.as_nanos() as u64,
+            max_redirects: workload.max_redirects,
+            outstanding: None,
+            leader_guess: None,
+            counter: 0,
+            seen: BTreeMap::new(),
+            rng,
+            stopped: false,
+        }
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        ((u128::from(self.rng.next_u64()) * u128::from(n)) >> 64) as u64
+    }
+
+    fn next_op(&mut self) -> ClientOp {
+        let total: u64 = self.mix.iter().map(|(_, w)| u64::from(*w)).sum();
+        let mut pick = self.below(total);
+        let mut name = self.mix[0].0.clone();
+        for (op, w) in &self.mix {
+            if pick < u64::from(*w) {
+                name = op.clone();
+                break;
+            }
+            pick -= u64::from(*w);
+        }
+        self.counter += 1;
+        let key = format!("k{}", self.below(u64::from(self.keys)));
+        let value = format!("c{}-{}", self.index, self.counter);
+        match name.as_str() {
+            "get" => ClientOp::Get { key },
+            "put" => ClientOp::Put { key, value },
+            "delete" => ClientOp::Delete { key },
+            // A leading space keeps every appended token separable from what was there before.
+            "append" => ClientOp::Append { key, value: format!(" {value}") },
+            "cas" => {
+                let expected = self.seen.get(&key).cloned().flatten();
+                ClientOp::Cas { key, expected, new: value }
+            }
+            "add" => ClientOp::SetAdd { element: u64::from(self.index) * ELEMENT_SPACE + self.counter },
+            "read" => ClientOp::SetRead,
+            other => unreachable!("scenario validation admits no operation {other:?}"),
+        }
+    }
+
+    /// A tick: start a new operation unless one is in flight.
+    pub fn on_tick(&mut self, now_ns: u64, req: RequestId, nodes: usize, history: &mut Vec<Event>) -> Option<Action> {
+        if self.stopped || self.outstanding.is_some() {
+            return None;
+        }
+        let op = self.next_op();
+        let target = match self.leader_guess {
+            Some(l) => l,
+            None => self.below(nodes as u64) as usize,
+        };
+        history.push(Event { process: self.process, kind: EventKind::Invoke, op: op.clone(), output: None, time_ns: now_ns });
+        self.outstanding = Some(Outstanding { req, op: op.clone(), target, redirects: 0, deadline_ns: now_ns + self.timeout_ns });
+        Some(Action::Send { req, op, target })
+    }
+
+    /// The reply to `req` from node `from`. `next_req` names a redirected attempt.
+    pub fn on_reply(&mut self, now_ns: u64, req: RequestId, from: usize, result: ClientResult, next_req: RequestId, nodes: usize, history: &mut Vec<Event>) -> Option<Action> {
+        let out = match &self.outstanding {
+            Some(o) if o.req == req => o,
+            _ => return None, // late reply to an attempt already abandoned
+        };
+        let op = out.op.clone();
+        let (kind, output) = match result {
+            Ok(output) => {
+                self.leader_guess = Some(from);
+                if let (ClientOp::Get { key }, protocol::OpOutput::Value { value, .. }) = (&op, &output) {
+                    self.seen.insert(key.clone(), value.clone());
+                }
+                if let ClientOp::Put { key, value } | ClientOp::Cas { key, new: value, .. } = &op {
+                    self.seen.insert(key.clone(), Some(value.clone()));
+                }
+                (EventKind::Ok, Some(output))
+            }
+            Err(ClientError::NotLeader { hint }) => {
+                let redirects = out.redirects;
+                if redirects < self.max_redirects {
+                    let target = match hint {
+                        Some(h) if (h.0 as usize) >= 1 && (h.0 as usize) <= nodes && h.0 as usize - 1 != from => h.0 as usize - 1,
+                        _ => (from + 1) % nodes,
+                    };
+                    self.leader_guess = Some(target);
+                    let o = self.outstanding.as_mut().expect("checked above");
+                    o.req = next_req;
+                    o.target = target;
+                    o.redirects += 1;
+                    return Some(Action::Send { req: next_req, op, target });
+                }
+                self.leader_guess = None;
+                (EventKind::Fail, None)
+            }
+            Err(ClientError::CasMismatch) | Err(ClientError::Rejected(_)) => (EventKind::Fail, None),
+            Err(ClientError::Indeterminate(_)) => (EventKind::Info, None),
+        };
+        self.complete(now_ns, kind, output, history);
+        Some(Action::Done)
+    }
+
+    /// The deadline passed with no answer: the outcome is unknown.
+    pub fn on_timeout(&mut self, now_ns: u64, req: RequestId, history: &mut Vec<Event>) -> bool {
+        match &self.outstanding {
+            Some(o) if o.req == req || o.deadline_ns <= now_ns => {
+                self.leader_guess = None;
+                self.complete(now_ns, EventKind::Info, None, history);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn complete(&mut self, now_ns: u64, kind: EventKind, output: Option<protocol::OpOutput>, history: &mut Vec<Event>) {
+        let out = self.outstanding.take().expect("completing an operation in flight");
+        history.push(Event { process: self.process, kind, op: out.op, output, time_ns: now_ns });
+        if kind == EventKind::Info {
+            // The old process may still have its operation in flight (Jepsen semantics).
+            self.process += u64::from(self.clients);
+        }
+    }
+
+    pub fn kind(&self) -> WorkloadKind {
+        self.kind
+    }
+}

@@ -1,0 +1,114 @@
+//! The simulated network between nodes: per-packet latency, loss, duplication, reordering,
+//! and partitions (symmetric or one-way) that can also kill packets already in flight.
+//!
+//! Client links are modelled apart (see `client`): clients sit beside every node and are
+//! never partitioned, so a partition tests the replicas, not the clients' connectivity.
+
+use rand_chacha::ChaCha8Rng;
+use rand_core::RngCore;
+use scenario::{Distribution, Network as NetworkSpec};
+
+/// At most two copies of a packet arrive (the original and one duplicate).
+pub const MAX_COPIES: usize = 2;
+
+pub struct Net {
+    spec: NetworkSpec,
+    loss: f64,
+    n: usize,
+    /// `cut[from * n + to]`: packets from `from` to `to` are dropped.
+    cut: Vec<bool>,
+    /// Bumped when a link is cut; a packet stamped with an older epoch died in flight.
+    epoch: Vec<u32>,
+    rng: ChaCha8Rng,
+}
+
+/// Where a packet stands when it is sent.
+pub enum Transmit {
+    /// Dropped at send: the link is cut, or the packet was lost.
+    Dropped(&'static str),
+    /// Arrives after these delays (nanoseconds), stamped with the link's epoch.
+    Arrives { delays: [Option<u64>; MAX_COPIES], epoch: u32 },
+}
+
+impl Net {
+    pub fn new(spec: NetworkSpec, n: usize, rng: ChaCha8Rng) -> Net {
+        Net { loss: spec.loss, spec, n, cut: vec![false; n * n], epoch: vec![0; n * n], rng }
+    }
+
+    fn unit(&mut self) -> f64 {
+        (self.rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// One-way delay in nanoseconds, at least `latency_min` (>= 1 ms).
+    pub fn latency(&mut self) -> u64 {
+        let lo = self.spec.latency_min.as_nanos() as u64;
+        let hi = self.spec.latency_max.as_nanos() as u64;
+        let base = match self.spec.distribution {
+            Distribution::Uniform => lo + (self.unit() * (hi - lo) as f64) as u64,
+            Distribution::Exponential => {
+                let mean = (hi - lo) as f64 / 4.0;
+                let tail = -mean * (1.0 - self.unit()).ln();
+                lo + (tail as u64).min(hi - lo)
+            }
+        };
+        if self.spec.reorder > 0.0 && self.unit() < self.spec.reorder {
+            base + (self.unit() * hi as f64) as u64
+        } else {
+            base
+        }
+    }
+
+    pub fn transmit(&mut self, from: usize, to: usize) -> Transmit {
+        let link = from * self.n + to;
+        if self.cut[link] {
+            return Transmit::Dropped("partitioned");
+        }
+        if self.loss > 0.0 && self.unit() < self.loss {
+            return Transmit::Dropped("lost");
+        }
+        let first = self.latency();
+        let second = if self.spec.duplicate > 0.0 && self.unit() < self.spec.duplicate {
+            Some(self.latency())
+        } else {
+            None
+        };
+        Transmit::Arrives { delays: [Some(first), second], epoch: self.epoch[link] }
+    }
+
+    /// Whether a packet stamped `epoch` at send may be delivered now.
+    pub fn deliverable(&self, from: usize, to: usize, epoch: u32) -> bool {
+        let link = from * self.n + to;
+        !self.cut[link] && (!self.spec.partition_kills_in_flight || self.epoch[link] == epoch)
+    }
+
+    pub fn cut(&mut self, from: usize, to: usize) {
+        let link = from * self.n + to;
+        if !self.cut[link] {
+            self.cut[link] = true;
+            self.epoch[link] += 1;
+        }
+    }
+
+    /// Cuts every link between `side` and the rest, both ways.
+    pub fn split(&mut self, side: &[usize]) {
+        for a in 0..self.n {
+            for b in 0..self.n {
+                if side.contains(&a) != side.contains(&b) {
+                    self.cut(a, b);
+                }
+            }
+        }
+    }
+
+    pub fn heal(&mut self) {
+        self.cut.iter_mut().for_each(|c| *c = false);
+    }
+
+    pub fn set_loss(&mut self, rate: f64) {
+        self.loss = rate;
+    }
+
+    pub fn is_partitioned(&self) -> bool {
+        self.cut.iter().any(|c| *c)
+    }
+}

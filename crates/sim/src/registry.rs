@@ -1,0 +1,63 @@
+//! System names to types: the one place that knows every system, so scenario files and
+//! the CLI can name them.
+
+use crate::run::{run, RunOptions, RunReport};
+use protocol::{Node, ParamError, Params};
+use scenario::{Scenario, WorkloadKind};
+use std::fmt;
+
+/// A run that could not start: the scenario's parameters for the system are wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunError {
+    pub scenario: String,
+    pub system: String,
+    pub error: ParamError,
+}
+
+impl fmt::Display for RunError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: params.{}: {}", self.scenario, self.system, self.error)
+    }
+}
+
+impl std::error::Error for RunError {}
+
+/// Every system, in the order matrices list them.
+pub const SYSTEMS: &[&str] = systems::NAMES;
+
+/// The workload a system serves when a scenario asks for its native one.
+pub fn native_workload(system: &str) -> WorkloadKind {
+    match system {
+        "bully" | "term-bully" => WorkloadKind::Set,
+        _ => WorkloadKind::Kv,
+    }
+}
+
+fn go<N>(sc: &Scenario, system: &str, seed: u64, opts: &RunOptions) -> Result<RunReport, RunError>
+where
+    N: Node + Send + 'static,
+    N::Msg: Send,
+    N::Record: Send,
+    N::Config: Send + Sync,
+{
+    let empty = Params::new();
+    let params = sc.params.get(system).unwrap_or(&empty);
+    let config = N::config(params).map_err(|error| RunError {
+        scenario: sc.path.display().to_string(),
+        system: system.to_string(),
+        error,
+    })?;
+    let kind = match sc.workload.kind {
+        WorkloadKind::Native => native_workload(system),
+        k => k,
+    };
+    Ok(run::<N>(sc, system, kind, config, seed, opts))
+}
+
+/// Runs `system` (a name from [`SYSTEMS`]) on `sc` with `seed`.
+pub fn run_system(system: &str, sc: &Scenario, seed: u64, opts: &RunOptions) -> Result<RunReport, RunError> {
+    match system {
+        "raft" => go::<systems::raft::Raft>(sc, system, seed, opts),
+        other => panic!("unknown system {other:?}: scenario validation admits only {SYSTEMS:?}"),
+    }
+}

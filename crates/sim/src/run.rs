@@ -1,0 +1,362 @@
+//! One run: a scenario, a system, a seed. Builds the madsim world, plays the fault
+//! timeline, stops the clients, heals, quiesces, and judges the result.
+
+use crate::client::Client;
+use crate::clock::NodeClock;
+use crate::disk::Disk;
+use crate::net::Net;
+use crate::trace::{fmt_time, Stats, Trace};
+use crate::world::{ClientSlot, Driver, Mailbox, NodeSlot, Shared, World};
+use check::history::History;
+use check::invariants::{convergence, durability, Violation};
+use madsim::runtime::{Handle, Runtime};
+use protocol::{Node, NodeId, Role, StateView};
+use rand_chacha::ChaCha8Rng;
+use rand_core::{RngCore, SeedableRng};
+use scenario::{Action, Scenario, Selector, WorkloadKind};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Keep a readable line per event (replay); slower.
+    pub replay: bool,
+}
+
+/// Everything a run produced.
+#[derive(Debug)]
+pub struct RunReport {
+    pub system: String,
+    pub seed: u64,
+    pub digest: u64,
+    pub violations: Vec<Violation>,
+    /// Faults and role changes (simulated ns, text).
+    pub timeline: Vec<(u64, String)>,
+    pub log: Vec<String>,
+    pub stats: Stats,
+    pub history: History,
+    pub final_states: Vec<(NodeId, StateView)>,
+    pub end_ns: u64,
+}
+
+impl RunReport {
+    pub fn violated(&self) -> std::collections::BTreeSet<String> {
+        self.violations.iter().map(|v| v.invariant.to_string()).collect()
+    }
+}
+
+/// A named stream of the run's randomness: one seed derives everything.
+pub fn stream(seed: u64, label: u64) -> ChaCha8Rng {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(label);
+    rng
+}
+
+mod streams {
+    pub const NET: u64 = 1;
+    pub const FAULTS: u64 = 2;
+    pub const CLOCKS: u64 = 3;
+    pub const NODE: u64 = 100;
+    pub const CLIENT: u64 = 1000;
+}
+
+pub fn run<N>(sc: &Scenario, system: &str, kind: WorkloadKind, config: N::Config, seed: u64, opts: &RunOptions) -> RunReport
+where
+    N: Node + Send + 'static,
+    N::Msg: Send,
+    N::Record: Send,
+    N::Config: Send + Sync,
+{
+    let rt = Runtime::with_seed_and_config(seed, madsim::Config::default());
+    let sc = sc.clone();
+    let system = system.to_string();
+    let opts = opts.clone();
+    rt.block_on(async move { simulate::<N>(sc, system, kind, config, seed, opts).await })
+}
+
+async fn simulate<N>(sc: Scenario, system: String, kind: WorkloadKind, config: N::Config, seed: u64, opts: RunOptions) -> RunReport
+where
+    N: Node + Send + 'static,
+    N::Msg: Send,
+    N::Record: Send,
+    N::Config: Send + Sync,
+{
+    let handle = Handle::current();
+    let time = madsim::time::TimeHandle::current();
+    let n = sc.nodes as usize;
+    let mut clock_rng = stream(seed, streams::CLOCKS);
+    let max_offset = sc.clock.max_offset.as_nanos() as u64;
+    let nodes: Vec<NodeSlot<N>> = (0..n)
+        .map(|i| {
+            let offset = if max_offset > 0 { (clock_rng.next_u64() % (2 * max_offset + 1)) as i64 - max_offset as i64 } else { 0 };
+            let drift = if sc.clock.max_drift_ppm > 0 {
+                (clock_rng.next_u64() % (2 * sc.clock.max_drift_ppm + 1)) as i64 - sc.clock.max_drift_ppm as i64
+            } else {
+                0
+            };
+            NodeSlot {
+                node: None,
+                mailbox: Mailbox::new(),
+                disk: Disk::new(),
+                clock: NodeClock { offset_ns: offset, drift_ppm: drift },
+                rng: stream(seed, streams::NODE + i as u64),
+                timers: Default::default(),
+                status: None,
+                up: false,
+                paused: false,
+                booted_ns: 0,
+            }
+        })
+        .collect();
+    let clients: Vec<ClientSlot> = (0..sc.workload.clients)
+        .map(|c| ClientSlot {
+            client: Client::new(c, &sc.workload, kind, stream(seed, streams::CLIENT + u64::from(c))),
+            mailbox: Mailbox::new(),
+        })
+        .collect();
+    let net = Net::new(sc.network.clone(), n, stream(seed, streams::NET));
+    let world: Shared<N> = Arc::new(Mutex::new(World::new(
+        time.clone(),
+        config,
+        nodes,
+        clients,
+        net,
+        Trace::new(opts.replay),
+        sc.disk.torn_writes,
+        stream(seed, streams::FAULTS),
+    )));
+
+    let mut madsim_ids = Vec::new();
+    for i in 0..n {
+        let w = world.clone();
+        let node = handle
+            .create_node()
+            .name(format!("n{}", i + 1))
+            .init(move || Driver { world: w.clone(), index: i, is_client: false, booted: false })
+            .build();
+        madsim_ids.push(node.id());
+    }
+    for c in 0..sc.workload.clients as usize {
+        let w = world.clone();
+        handle
+            .create_node()
+            .name(format!("client{c}"))
+            .init(move || Driver { world: w.clone(), index: c, is_client: true, booted: false })
+            .build();
+    }
+
+    // The fault timeline, with repeats unrolled, in time order (stable for equal times).
+    let mut faults: Vec<(Duration, &Action)> = Vec::new();
+    for f in &sc.timeline {
+        for k in 0..f.times {
+            faults.push((f.at + f.every.unwrap_or_default() * k, &f.action));
+        }
+    }
+    faults.sort_by_key(|(at, _)| *at);
+    let start = time.now_instant() - time.elapsed();
+    for (at, action) in faults {
+        if at <= sc.duration {
+            madsim::time::sleep_until(start + at).await;
+            nemesis(&world, &handle, &madsim_ids, action);
+        }
+    }
+    madsim::time::sleep_until(start + sc.duration).await;
+
+    // Quiesce: clients stop, faults heal, every node runs again.
+    {
+        let mut w = world.lock().expect("world");
+        for c in &mut w.clients {
+            c.client.stopped = true;
+        }
+        let now = w.now_ns();
+        w.net.heal();
+        w.net.set_loss(0.0);
+        w.trace.mark(now, "quiesce: clients stop, network heals, nodes restart".into());
+    }
+    for i in 0..n {
+        let (up, paused) = {
+            let w = world.lock().expect("world");
+            (w.nodes[i].up, w.nodes[i].paused)
+        };
+        if paused {
+            world.lock().expect("world").nodes[i].paused = false;
+            handle.resume(madsim_ids[i]);
+        }
+        if !up {
+            handle.restart(madsim_ids[i]);
+        }
+    }
+    madsim::time::sleep_until(start + sc.duration + sc.quiesce).await;
+
+    let mut w = world.lock().expect("world");
+    let end_ns = w.now_ns();
+    let mut final_states = Vec::new();
+    for (i, slot) in w.nodes.iter().enumerate() {
+        if let Some(node) = &slot.node {
+            if node.status().role != Role::Observer {
+                final_states.push((NodeId(i as u32 + 1), node.state()));
+            }
+        }
+    }
+    let history = History { events: std::mem::take(&mut w.history) };
+    let mut violations: Vec<Violation> = w.election.violations().to_vec();
+    violations.extend(durability::check(&history, &final_states));
+    violations.extend(convergence::check(&final_states));
+    for (_, s) in &final_states {
+        w.trace.feed(&[s.digest()]);
+    }
+    w.trace.feed(&[history.events.len() as u64]);
+    let _ = system.len();
+    RunReport {
+        system,
+        seed,
+        digest: w.trace.digest(),
+        violations,
+        timeline: std::mem::take(&mut w.trace.timeline),
+        log: w.trace.log.take().unwrap_or_default(),
+        stats: w.trace.stats,
+        history,
+        final_states,
+        end_ns,
+    }
+}
+
+/// Resolves a selector against the cluster as it is now.
+fn resolve<N: Node>(w: &mut World<N>, sel: &Selector) -> Vec<usize> {
+    let n = w.nodes.len();
+    let leader = || -> Option<usize> {
+        w.nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.up && s.status.is_some_and(|st| st.role == Role::Leader))
+            .max_by_key(|(i, s)| (s.status.and_then(|st| st.term), usize::MAX - i))
+            .map(|(i, _)| i)
+    };
+    let minority = n.saturating_sub(1) / 2;
+    let draw = |w: &mut World<N>, k: usize, from: Vec<usize>| -> Vec<usize> {
+        let mut pool = from;
+        let mut out = Vec::new();
+        while out.len() < k && !pool.is_empty() {
+            let i = (w.fault_rng.next_u64() % pool.len() as u64) as usize;
+            out.push(pool.remove(i));
+        }
+        out.sort_unstable();
+        out
+    };
+    let mut picked = match sel {
+        Selector::All => (0..n).collect(),
+        Selector::Nodes(ids) => ids.iter().map(|i| *i as usize - 1).collect(),
+        Selector::Down => (0..n).filter(|&i| !w.nodes[i].up || w.nodes[i].paused).collect(),
+        Selector::Random => draw(w, 1, (0..n).collect()),
+        Selector::Minority => draw(w, minority.max(1), (0..n).collect()),
+        Selector::Majority => {
+            let minority = draw(w, minority.max(1), (0..n).collect());
+            (0..n).filter(|i| !minority.contains(i)).collect()
+        }
+        Selector::Leader => match leader() {
+            Some(l) => vec![l],
+            None => draw(w, 1, (0..n).collect()),
+        },
+        Selector::Followers => {
+            let l = leader();
+            (0..n).filter(|i| Some(*i) != l).collect()
+        }
+        Selector::LeaderSide => {
+            let l = leader().unwrap_or(0);
+            let others: Vec<usize> = (0..n).filter(|i| *i != l).collect();
+            let mut side = draw(w, minority.saturating_sub(1), others);
+            side.push(l);
+            side
+        }
+    };
+    picked.sort_unstable();
+    picked.dedup();
+    picked
+}
+
+fn names(ids: &[usize]) -> String {
+    ids.iter().map(|i| format!("n{}", i + 1)).collect::<Vec<_>>().join(",")
+}
+
+fn nemesis<N: Node>(world: &Shared<N>, handle: &Handle, madsim_ids: &[madsim::task::NodeId], action: &Action) {
+    let mut w = world.lock().expect("world");
+    let now = w.now_ns();
+    match action {
+        Action::Crash { target } => {
+            for i in resolve(&mut w, target) {
+                if w.nodes[i].up {
+                    handle.kill(madsim_ids[i]);
+                    w.crash(i);
+                }
+            }
+        }
+        Action::Restart { target } => {
+            for i in resolve(&mut w, target) {
+                if !w.nodes[i].up {
+                    w.trace.mark(now, format!("restart n{}", i + 1));
+                    // The new driver boots the node on its first poll.
+                    handle.restart(madsim_ids[i]);
+                }
+            }
+        }
+        Action::Pause { target } => {
+            for i in resolve(&mut w, target) {
+                if w.nodes[i].up && !w.nodes[i].paused {
+                    w.nodes[i].paused = true;
+                    w.trace.mark(now, format!("pause n{}", i + 1));
+                    handle.pause(madsim_ids[i]);
+                }
+            }
+        }
+        Action::Resume { target } => {
+            for i in resolve(&mut w, target) {
+                if w.nodes[i].paused {
+                    w.nodes[i].paused = false;
+                    w.trace.mark(now, format!("resume n{}", i + 1));
+                    handle.resume(madsim_ids[i]);
+                }
+            }
+        }
+        Action::Isolate { target } => {
+            let side = resolve(&mut w, target);
+            for &i in &side {
+                w.net.split(&[i]);
+            }
+            w.trace.mark(now, format!("isolate {}", names(&side)));
+        }
+        Action::Partition { target } => {
+            let side = resolve(&mut w, target);
+            w.net.split(&side);
+            let rest: Vec<usize> = (0..w.nodes.len()).filter(|i| !side.contains(i)).collect();
+            w.trace.mark(now, format!("partition {} | {}", names(&side), names(&rest)));
+        }
+        Action::OneWay { from, to } => {
+            let from = resolve(&mut w, from);
+            let to = resolve(&mut w, to);
+            for &a in &from {
+                for &b in &to {
+                    if a != b {
+                        w.net.cut(a, b);
+                    }
+                }
+            }
+            w.trace.mark(now, format!("cut {} -> {}", names(&from), names(&to)));
+        }
+        Action::Heal => {
+            w.net.heal();
+            w.trace.mark(now, "heal".into());
+        }
+        Action::ClockJump { target, by_ns } => {
+            let ids = resolve(&mut w, target);
+            for &i in &ids {
+                w.nodes[i].clock.jump(*by_ns);
+            }
+            let sign = if *by_ns < 0 { "-" } else { "+" };
+            w.trace.mark(now, format!("clock {} {sign}{}", names(&ids), fmt_time(by_ns.unsigned_abs())));
+        }
+        Action::Loss { rate } => {
+            w.net.set_loss(*rate);
+            w.trace.mark(now, format!("loss {rate}"));
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! Verdicts over seeds, and the canonical run summary that snapshots hold.
+//!
+//! The summary shows only what is stable and meaningful to a reviewer: seeds run, verdict
+//! against the expectation, the first failing seed with its violation and the command
+//! that reproduces it, and the pinned seed's timeline in simulated time (never wall time).
+
+use crate::registry::{run_system, RunError};
+use crate::run::{RunOptions, RunReport};
+use crate::trace::fmt_time;
+use check::history::EventKind;
+use check::invariants::Violation;
+use scenario::{Expect, Scenario};
+use std::collections::BTreeSet;
+use std::fmt::Write;
+
+/// Timeline lines a summary shows before it elides the rest.
+pub const MAX_SUMMARY_TIMELINE: usize = 40;
+
+pub struct SystemSummary {
+    pub system: String,
+    pub expected: Expect,
+    pub seeds: Vec<u64>,
+    /// Seeds with at least one violation, and what was violated.
+    pub failing: Vec<(u64, Vec<Violation>)>,
+    pub violated: BTreeSet<String>,
+    pub pinned: RunReport,
+}
+
+impl SystemSummary {
+    /// Whether the verdict over all seeds is the one the scenario expects.
+    pub fn as_expected(&self) -> bool {
+        match &self.expected {
+            Expect::Pass => self.violated.is_empty(),
+            Expect::Violates(set) => *set == self.violated,
+        }
+    }
+
+    pub fn verdict(&self) -> String {
+        if self.violated.is_empty() {
+            "pass".into()
+        } else {
+            self.violated.iter().cloned().collect::<Vec<_>>().join("+")
+        }
+    }
+}
+
+/// The one command that reproduces a run, readable log included.
+pub fn reproduce(sc: &Scenario, system: &str, seed: u64) -> String {
+    format!("cargo run --release -- replay {} --system {system} --seed {seed}", sc.path.display())
+}
+
+/// Runs `system` on every seed in `seeds` (and the pinned seed, for the timeline).
+pub fn run_seeds(sc: &Scenario, system: &str, seeds: &[u64]) -> Result<SystemSummary, RunError> {
+    let opts = RunOptions::default();
+    let mut failing = Vec::new();
+    let mut violated = BTreeSet::new();
+    let mut pinned = None;
+    for &seed in seeds {
+        let report = run_system(system, sc, seed, &opts)?;
+        if !report.violations.is_empty() {
+            violated.extend(report.violated());
+            failing.push((seed, report.violations.clone()));
+        }
+        if seed == sc.pinned_seed {
+            pinned = Some(report);
+        }
+    }
+    let pinned = match pinned {
+        Some(p) => p,
+        None => run_system(system, sc, sc.pinned_seed, &opts)?,
+    };
+    Ok(SystemSummary {
+        system: system.to_string(),
+        expected: sc.expect.get(system).cloned().unwrap_or(Expect::Pass),
+        seeds: seeds.to_vec(),
+        failing,
+        violated,
+        pinned,
+    })
+}
+
+/// The scenario's default seeds: 1..=seeds.
+pub fn default_seeds(sc: &Scenario) -> Vec<u64> {
+    (1..=sc.seeds).collect()
+}
+
+fn expect_text(e: &Expect) -> String {
+    match e {
+        Expect::Pass => "pass".into(),
+        Expect::Violates(s) => s.iter().cloned().collect::<Vec<_>>().join("+"),
+    }
+}
+
+/// The canonical text of a scenario's results: what a snapshot holds.
+pub fn render(sc: &Scenario, results: &[SystemSummary]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "scenario: {}", sc.name);
+    let _ = writeln!(out, "nodes: {}, duration: {}, quiesce: {}", sc.nodes, fmt_time(sc.duration.as_nanos() as u64), fmt_time(sc.quiesce.as_nanos() as u64));
+    for r in results {
+        let _ = writeln!(out);
+        let seeds = match (r.seeds.first(), r.seeds.last()) {
+            (Some(a), Some(b)) => format!("{a}..={b}"),
+            _ => "none".into(),
+        };
+        let _ = writeln!(out, "[{}] seeds {seeds}: {} ({} of {} seeds fail); expected {}{}", r.system, r.verdict(), r.failing.len(), r.seeds.len(), expect_text(&r.expected), if r.as_expected() { "" } else { "  <-- UNEXPECTED" });
+        if let Some((seed, violations)) = r.failing.first() {
+            let _ = writeln!(out, "  first failing seed {seed}: {}", violations[0]);
+            let _ = writeln!(out, "  reproduce: {}", reproduce(sc, &r.system, *seed));
+        }
+        let p = &r.pinned;
+        let (mut ok, mut fail, mut info) = (0, 0, 0);
+        for e in &p.history.events {
+            match e.kind {
+                EventKind::Ok => ok += 1,
+                EventKind::Fail => fail += 1,
+                EventKind::Info => info += 1,
+                EventKind::Invoke => {}
+            }
+        }
+        let _ = writeln!(out, "  pinned seed {}: ops ok {ok}, fail {fail}, info {info}; {} violation(s)", p.seed, p.violations.len());
+        for (t, text) in p.timeline.iter().take(MAX_SUMMARY_TIMELINE) {
+            let _ = writeln!(out, "    {:>9}  {text}", fmt_time(*t));
+        }
+        if p.timeline.len() > MAX_SUMMARY_TIMELINE {
+            let _ = writeln!(out, "    ... {} more timeline entries", p.timeline.len() - MAX_SUMMARY_TIMELINE);
+        }
+    }
+    out
+}
+
+/// A systems x scenarios table in Markdown, one row per scenario.
+pub fn matrix(systems: &[&str], rows: &[(String, Vec<String>)]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "| scenario | {} |", systems.join(" | "));
+    let _ = writeln!(out, "|---|{}", "---|".repeat(systems.len()));
+    for (name, cells) in rows {
+        let _ = writeln!(out, "| {name} | {} |", cells.join(" | "));
+    }
+    out
+}

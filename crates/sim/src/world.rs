@@ -1,0 +1,446 @@
+//! The shared state of one run and the thin driver that feeds each node its events.
+//!
+//! Every endpoint (node or client) has a mailbox: a heap of events ordered by (arrival
+//! time, sequence number). Scheduling an event registers one madsim timer at its arrival
+//! time that wakes the endpoint's driver task; the driver, a madsim task on the endpoint's
+//! madsim node, pops whatever is due and calls the handler. So madsim's kill, restart and
+//! pause act on the driver exactly as on a real process, while delivery costs one timer
+//! and one wake-up instead of madsim's Endpoint machinery.
+//!
+//! The driver makes no protocol decision: it turns events into handler calls and effects
+//! into events, disk writes and trace entries.
+
+use crate::client::{self, Client};
+use crate::clock::NodeClock;
+use crate::disk::Disk;
+use crate::net::{Net, Transmit};
+use crate::trace::Trace;
+use check::history::Event;
+use check::invariants::election_safety::ElectionSafety;
+use madsim::time::TimeHandle;
+use protocol::{ClientOp, ClientResult, Cx, Effect, Node, NodeId, NodeStatus, RequestId, TimerId};
+use rand_chacha::ChaCha8Rng;
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BinaryHeap};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+
+/// Events waiting in one mailbox; beyond this a run is broken (a message storm).
+pub const MAX_MAILBOX: usize = 1 << 20;
+
+pub enum NodeEvent<M> {
+    Msg { from: usize, msg: M, epoch: u32 },
+    Timer { timer: TimerId, generation: u64 },
+    Client { req: RequestId, op: ClientOp },
+}
+
+pub enum ClientEvent {
+    Tick,
+    Reply { req: RequestId, from: usize, result: ClientResult },
+    Timeout { req: RequestId },
+}
+
+struct Pending<E> {
+    at_ns: u64,
+    seq: u64,
+    event: E,
+}
+
+impl<E> PartialEq for Pending<E> {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at_ns, self.seq) == (other.at_ns, other.seq)
+    }
+}
+impl<E> Eq for Pending<E> {}
+impl<E> PartialOrd for Pending<E> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl<E> Ord for Pending<E> {
+    // Reversed: BinaryHeap is a max-heap and we want the earliest first.
+    fn cmp(&self, other: &Self) -> Ordering {
+        (other.at_ns, other.seq).cmp(&(self.at_ns, self.seq))
+    }
+}
+
+pub struct Mailbox<E> {
+    heap: BinaryHeap<Pending<E>>,
+    /// The driver task's waker; `None` until it first runs (or while it is dead).
+    waker: Option<Waker>,
+}
+
+impl<E> Mailbox<E> {
+    pub fn new() -> Mailbox<E> {
+        Mailbox { heap: BinaryHeap::new(), waker: None }
+    }
+
+    fn pop_due(&mut self, now_ns: u64) -> Option<Pending<E>> {
+        if self.heap.peek().is_some_and(|p| p.at_ns <= now_ns) {
+            self.heap.pop()
+        } else {
+            None
+        }
+    }
+}
+
+pub struct NodeSlot<N: Node> {
+    pub node: Option<N>,
+    pub mailbox: Mailbox<NodeEvent<N::Msg>>,
+    pub disk: Disk<N::Record>,
+    pub clock: NodeClock,
+    pub rng: ChaCha8Rng,
+    /// Armed timers and their generation; a fired timer whose generation differs was
+    /// re-armed or cancelled since.
+    pub timers: BTreeMap<TimerId, u64>,
+    pub status: Option<NodeStatus>,
+    pub up: bool,
+    pub paused: bool,
+    /// When the current incarnation booted; packets that arrived earlier met a dead node.
+    pub booted_ns: u64,
+}
+
+pub struct ClientSlot {
+    pub client: Client,
+    pub mailbox: Mailbox<ClientEvent>,
+}
+
+pub struct World<N: Node> {
+    time: TimeHandle,
+    base: std::time::Instant,
+    pub cluster: Vec<NodeId>,
+    pub config: N::Config,
+    pub nodes: Vec<NodeSlot<N>>,
+    pub clients: Vec<ClientSlot>,
+    pub net: Net,
+    pub trace: Trace,
+    pub history: Vec<Event>,
+    pub election: ElectionSafety,
+    /// Which client (and attempt) a request id belongs to, to route the reply.
+    requests: BTreeMap<RequestId, usize>,
+    next_req: u64,
+    seq: u64,
+    effects: Vec<Effect<N::Msg, N::Record>>,
+    pub torn_writes: bool,
+    pub fault_rng: ChaCha8Rng,
+}
+
+pub type Shared<N> = Arc<Mutex<World<N>>>;
+
+impl<N: Node> World<N> {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        time: TimeHandle,
+        config: N::Config,
+        nodes: Vec<NodeSlot<N>>,
+        clients: Vec<ClientSlot>,
+        net: Net,
+        trace: Trace,
+        torn_writes: bool,
+        fault_rng: ChaCha8Rng,
+    ) -> World<N> {
+        let base = time.now_instant() - time.elapsed();
+        let cluster = (1..=nodes.len() as u32).map(NodeId).collect();
+        let has_terms = true;
+        World {
+            time,
+            base,
+            cluster,
+            config,
+            election: ElectionSafety::new(nodes.len(), has_terms),
+            nodes,
+            clients,
+            net,
+            trace,
+            history: Vec::new(),
+            requests: BTreeMap::new(),
+            next_req: 1,
+            seq: 0,
+            effects: Vec::new(),
+            torn_writes,
+            fault_rng,
+        }
+    }
+
+    pub fn now_ns(&self) -> u64 {
+        self.time.elapsed().as_nanos() as u64
+    }
+
+    /// Registers a madsim timer that wakes `waker` at `at_ns` (simulated, since start).
+    fn arm(time: &TimeHandle, base: std::time::Instant, waker: &Option<Waker>, at_ns: u64) {
+        if let Some(w) = waker {
+            let mut sleep = time.sleep_until(base + std::time::Duration::from_nanos(at_ns));
+            let mut cx = Context::from_waker(w);
+            // Polling once registers the timer; the Sleep itself can then be dropped.
+            let _ = Pin::new(&mut sleep).poll(&mut cx);
+        }
+    }
+
+    fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    fn schedule_node(&mut self, to: usize, at_ns: u64, event: NodeEvent<N::Msg>) {
+        let seq = self.next_seq();
+        let mb = &mut self.nodes[to].mailbox;
+        assert!(mb.heap.len() < MAX_MAILBOX, "mailbox of n{} overflowed", to + 1);
+        mb.heap.push(Pending { at_ns, seq, event });
+        Self::arm(&self.time, self.base, &mb.waker, at_ns);
+    }
+
+    fn schedule_client(&mut self, to: usize, at_ns: u64, event: ClientEvent) {
+        let seq = self.next_seq();
+        let mb = &mut self.clients[to].mailbox;
+        assert!(mb.heap.len() < MAX_MAILBOX, "mailbox of client {to} overflowed");
+        mb.heap.push(Pending { at_ns, seq, event });
+        Self::arm(&self.time, self.base, &mb.waker, at_ns);
+    }
+
+    fn fresh_req(&mut self, client: usize) -> RequestId {
+        let req = RequestId(self.next_req);
+        self.next_req += 1;
+        self.requests.insert(req, client);
+        req
+    }
+
+    // ---- nodes ---------------------------------------------------------------------
+
+    /// A (re)started driver: build the node from what survived on disk and re-arm the
+    /// timers of packets still in flight towards it.
+    pub fn boot(&mut self, idx: usize, waker: Waker) {
+        let now = self.now_ns();
+        let slot = &mut self.nodes[idx];
+        assert!(slot.node.is_none(), "n{} booted twice", idx + 1);
+        slot.mailbox.waker = Some(waker);
+        slot.up = true;
+        slot.paused = false;
+        slot.booted_ns = now;
+        slot.timers.clear();
+        slot.node = Some(N::new(self.cluster[idx], &self.cluster, &self.config));
+        let pending: Vec<u64> = slot.mailbox.heap.iter().map(|p| p.at_ns).collect();
+        for at in pending {
+            Self::arm(&self.time, self.base, &self.nodes[idx].mailbox.waker, at.max(now));
+        }
+        self.trace.log(now, || format!("n{} boots", idx + 1));
+        let disk = self.nodes[idx].disk.surviving().clone();
+        self.call(idx, now, |n, cx| n.on_start(cx, &disk));
+    }
+
+    pub fn crash(&mut self, idx: usize) {
+        let now = self.now_ns();
+        let torn = self.torn_writes;
+        let slot = &mut self.nodes[idx];
+        assert!(slot.up, "crashing a node that is down");
+        slot.node = None;
+        slot.up = false;
+        slot.paused = false;
+        slot.mailbox.waker = None;
+        slot.timers.clear();
+        slot.status = None;
+        let lost = slot.disk.crash(torn, &mut self.fault_rng);
+        self.election.observe(now, idx, None);
+        self.trace.mark(now, format!("crash n{}{}", idx + 1, if lost > 0 { format!(" ({lost} unsynced writes lost)") } else { String::new() }));
+    }
+
+    /// Runs every event due at `idx`; the driver calls this each time it is woken.
+    pub fn run_node(&mut self, idx: usize) {
+        let now = self.now_ns();
+        while let Some(p) = self.nodes[idx].mailbox.pop_due(now) {
+            if p.at_ns < self.nodes[idx].booted_ns {
+                self.trace.stats.dropped += 1;
+                continue; // arrived while the node was down
+            }
+            match p.event {
+                NodeEvent::Msg { from, msg, epoch } => {
+                    if !self.net.deliverable(from, idx, epoch) {
+                        self.trace.stats.dropped += 1;
+                        self.trace.log(now, || format!("n{} -x n{} dropped in flight: {msg:?}", from + 1, idx + 1));
+                        continue;
+                    }
+                    self.trace.stats.delivered += 1;
+                    self.trace.feed(&[now, 1, from as u64, idx as u64]);
+                    self.trace.feed_hash(&msg);
+                    self.trace.log(now, || format!("n{} -> n{} {msg:?}", from + 1, idx + 1));
+                    let from_id = self.cluster[from];
+                    self.call(idx, now, |n, cx| n.on_message(cx, from_id, msg));
+                }
+                NodeEvent::Timer { timer, generation } => {
+                    if self.nodes[idx].timers.get(&timer) != Some(&generation) {
+                        continue;
+                    }
+                    self.nodes[idx].timers.remove(&timer);
+                    self.trace.stats.timers += 1;
+                    self.trace.feed(&[now, 2, idx as u64, timer.0]);
+                    self.trace.log(now, || format!("n{} timer {}", idx + 1, timer.0));
+                    self.call(idx, now, |n, cx| n.on_timer(cx, timer));
+                }
+                NodeEvent::Client { req, op } => {
+                    self.trace.stats.client_requests += 1;
+                    self.trace.feed(&[now, 3, idx as u64, req.0]);
+                    self.trace.log(now, || format!("n{} <- client {op} (req {})", idx + 1, req.0));
+                    self.call(idx, now, |n, cx| n.on_client(cx, req, op));
+                }
+            }
+        }
+    }
+
+    fn call(&mut self, idx: usize, now: u64, f: impl FnOnce(&mut N, &mut Cx<'_, N::Msg, N::Record>)) {
+        let mut effects = std::mem::take(&mut self.effects);
+        let slot = &mut self.nodes[idx];
+        let local = protocol::Instant(slot.clock.local(now));
+        let node = slot.node.as_mut().expect("handlers run only on a live node");
+        {
+            let mut cx = Cx::new(self.cluster[idx], &self.cluster, local, &mut slot.rng, &mut effects);
+            f(node, &mut cx);
+        }
+        let status = node.status();
+        for effect in effects.drain(..) {
+            self.apply(idx, now, effect);
+        }
+        self.effects = effects;
+        if self.nodes[idx].status != Some(status) {
+            let before = self.nodes[idx].status.replace(status);
+            if before.map(|b| (b.role, b.term)) != Some((status.role, status.term)) {
+                let term = status.term.map_or(String::new(), |t| format!(" {t}"));
+                self.trace.mark(now, format!("n{} {}{term}", idx + 1, status.role));
+            }
+            self.election.observe(now, idx, Some(status));
+        }
+    }
+
+    fn apply(&mut self, idx: usize, now: u64, effect: Effect<N::Msg, N::Record>) {
+        match effect {
+            Effect::Send { to, msg } => {
+                let to = to.0 as usize - 1;
+                assert!(to < self.nodes.len() && to != idx, "n{} sent to a node outside the cluster", idx + 1);
+                match self.net.transmit(idx, to) {
+                    Transmit::Dropped(why) => {
+                        self.trace.stats.dropped += 1;
+                        self.trace.log(now, || format!("n{} -x n{} {why}: {msg:?}", idx + 1, to + 1));
+                    }
+                    Transmit::Arrives { delays, epoch } => {
+                        if let Some(d) = delays[1] {
+                            self.schedule_node(to, now + d, NodeEvent::Msg { from: idx, msg: msg.clone(), epoch });
+                        }
+                        if let Some(d) = delays[0] {
+                            self.schedule_node(to, now + d, NodeEvent::Msg { from: idx, msg, epoch });
+                        }
+                    }
+                }
+            }
+            Effect::SetTimer { timer, after } => {
+                let slot = &mut self.nodes[idx];
+                let delay = slot.clock.to_global(after.as_nanos() as u64).max(1_000_000);
+                let generation = self.seq + 1;
+                slot.timers.insert(timer, generation);
+                self.schedule_node(idx, now + delay, NodeEvent::Timer { timer, generation });
+            }
+            Effect::CancelTimer { timer } => {
+                self.nodes[idx].timers.remove(&timer);
+            }
+            Effect::Reply { req, result } => {
+                if let Some(client) = self.requests.remove(&req) {
+                    let delay = self.net.latency();
+                    self.trace.log(now, || format!("n{} reply req {}: {result:?}", idx + 1, req.0));
+                    self.schedule_client(client, now + delay, ClientEvent::Reply { req, from: idx, result });
+                }
+            }
+            Effect::Persist { key, value } => self.nodes[idx].disk.persist(key, value),
+            Effect::Erase { key } => self.nodes[idx].disk.erase(key),
+            Effect::Sync => self.nodes[idx].disk.sync(),
+            Effect::Note(text) => {
+                self.trace.feed(&[now, 4, idx as u64, text.len() as u64]);
+                self.trace.log(now, || format!("n{}: {text}", idx + 1));
+            }
+        }
+    }
+
+    // ---- clients -------------------------------------------------------------------
+
+    pub fn boot_client(&mut self, idx: usize, waker: Waker) {
+        let now = self.now_ns();
+        let c = &mut self.clients[idx];
+        c.mailbox.waker = Some(waker);
+        // Spread clients over the first interval so they do not move in lockstep.
+        let phase = crate::rand_below(&mut c.client.rng, c.client.interval_ns).max(1_000_000);
+        self.schedule_client(idx, now + phase, ClientEvent::Tick);
+    }
+
+    pub fn run_client(&mut self, idx: usize) {
+        let now = self.now_ns();
+        let nodes = self.nodes.len();
+        while let Some(p) = self.clients[idx].mailbox.pop_due(now) {
+            let action = match p.event {
+                ClientEvent::Tick => {
+                    let interval = self.clients[idx].client.interval_ns;
+                    if !self.clients[idx].client.stopped {
+                        self.schedule_client(idx, now + interval, ClientEvent::Tick);
+                    }
+                    let req = RequestId(self.next_req);
+                    let action = self.clients[idx].client.on_tick(now, req, nodes, &mut self.history);
+                    if action.is_some() {
+                        self.fresh_req(idx);
+                        let deadline = self.clients[idx].client.outstanding.as_ref().map_or(now, |o| o.deadline_ns);
+                        self.schedule_client(idx, deadline, ClientEvent::Timeout { req });
+                    }
+                    action
+                }
+                ClientEvent::Reply { req, from, result } => {
+                    let next = RequestId(self.next_req);
+                    let action = self.clients[idx].client.on_reply(now, req, from, result, next, nodes, &mut self.history);
+                    if let Some(client::Action::Send { .. }) = action {
+                        self.fresh_req(idx);
+                    }
+                    action
+                }
+                ClientEvent::Timeout { req } => {
+                    if self.clients[idx].client.on_timeout(now, req, &mut self.history) {
+                        self.requests.retain(|_, c| *c != idx);
+                    }
+                    None
+                }
+            };
+            if let Some(client::Action::Send { req, op, target }) = action {
+                self.trace.feed(&[now, 5, idx as u64, target as u64, req.0]);
+                self.trace.log(now, || format!("client {idx} -> n{} {op} (req {})", target + 1, req.0));
+                let delay = self.net.latency();
+                self.schedule_node(target, now + delay, NodeEvent::Client { req, op });
+            }
+        }
+    }
+}
+
+/// The driver of one endpoint: runs whatever is due each time a timer wakes it, forever.
+/// It never completes; madsim drops it when the node is killed.
+pub struct Driver<N: Node> {
+    pub world: Shared<N>,
+    pub index: usize,
+    pub is_client: bool,
+    pub booted: bool,
+}
+
+impl<N: Node> Future for Driver<N> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let world = self.world.clone();
+        let mut w = world.lock().expect("a handler panicked while holding the world");
+        if !self.booted {
+            self.booted = true;
+            if self.is_client {
+                w.boot_client(self.index, cx.waker().clone());
+            } else {
+                w.boot(self.index, cx.waker().clone());
+            }
+        }
+        if self.is_client {
+            w.run_client(self.index);
+        } else {
+            w.run_node(self.index);
+        }
+        Poll::Pending
+    }
+}
