@@ -1,10 +1,12 @@
 //! The systems under test, each a sans-IO [`protocol::Node`].
 //!
 //! - [`raft`]: the reference, a correct Raft that must pass every scenario.
+//! - [`bully`]: seeds 01 + 02, bully election and push replication with a retry queue.
 //!
 //! [`NAMES`] lists what a scenario file may name in its `systems` field.
 
+pub mod bully;
 pub mod raft;
 
 /// Every system a scenario may name.
-pub const NAMES: &[&str] = &["raft"];
+pub const NAMES: &[&str] = &["raft", "bully"];
