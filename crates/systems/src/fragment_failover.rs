@@ -17,10 +17,14 @@
 //!   node, applies them by last-write-wins on the logs' timestamps (the writers' own,
 //!   skewed clocks, at `timestamp_granularity_ms`), marks them replicated there, and
 //!   demotes it. Recovered writes are applied, not re-logged.
+//! - Replicas apply what they pull unconditionally (no LWW on their side): node 1's
+//!   pending pre-crash logs, pulled once it is back, overwrite a replica's newer failover
+//!   write of the same rider, while node 1 may have kept that failover write by LWW.
 //! - Log ids come from per-node ranges (node 1 from 1, node 2 from 1,000,000, node 3 from
 //!   2,000,000); rider ids are the client's keys.
 //!
 //! Choices where the design is silent:
+//! - The cluster is exactly nodes 1, 2 and 3 (the design's three VMs); other sizes panic.
 //! - Roles live in each process: nodes 2 and 3 run the health check themselves and route
 //!   writes by their own view; a node asked for a write it does not take answers
 //!   `NotLeader` with the node it believes takes it.

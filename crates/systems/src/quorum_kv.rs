@@ -713,6 +713,33 @@ mod tests {
     }
 
     #[test]
+    fn deletes_need_the_leader_and_an_existing_key() {
+        let mut l = leader(&Params::new());
+        let fx = l.client(1, ClientOp::Delete { key: "x".into() });
+        let r = reqs(&fx);
+        l.message(2, Msg::ReplicateOk { req: r[0].1 });
+        let fx = l.message(3, Msg::ReplicateOk { req: r[1].1 });
+        assert_eq!(
+            replies(&fx),
+            vec![(
+                RequestId(1),
+                Err(ClientError::Rejected("key not found".into()))
+            )]
+        );
+        let fx = l.client(
+            2,
+            ClientOp::Append {
+                key: "x".into(),
+                value: "y".into(),
+            },
+        );
+        assert!(matches!(
+            replies(&fx)[..],
+            [(RequestId(2), Err(ClientError::Rejected(_)))]
+        ));
+    }
+
+    #[test]
     fn restarted_leader_comes_back_empty_and_behind() {
         let mut l = leader(&Params::new());
         l.client(1, put("a", "1"));
