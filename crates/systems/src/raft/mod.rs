@@ -875,7 +875,12 @@ impl Raft {
                 *m = (*m).max(match_index);
                 let next = leader.next_index.get_mut(&from).expect("peer");
                 *next = (*next).max(LogIndex(match_index.0 + 1));
+                let behind = *next <= self.log.last_index();
                 self.advance_commit(cx);
+                if behind {
+                    // A follower catching up gets its next batch now, not a heartbeat later.
+                    self.send_append(cx, from);
+                }
             }
             AppendResult::Mismatch {
                 rejected_prev,

@@ -600,6 +600,46 @@ fn a_follower_truncates_a_conflicting_suffix_and_hints_the_conflicting_term() {
 }
 
 #[test]
+fn a_lagging_follower_catches_up_in_bounded_batches_without_waiting_for_heartbeats() {
+    let mut h = leader_of_three();
+    for i in 0..150 {
+        h.client(i, put("k", &i.to_string()));
+    }
+    assert_eq!(h.node.log().last_index(), LogIndex(151));
+    // n3 lost everything it was sent.
+    let mut fx = h.message(
+        3,
+        Msg::AppendReply {
+            term: Term(1),
+            result: AppendResult::Mismatch {
+                rejected_prev: LogIndex(151),
+                hint_index: LogIndex(1),
+                hint_term: None,
+            },
+            read_seq: 0,
+        },
+    );
+    let mut batches = Vec::new();
+    while let [(
+        to,
+        Msg::AppendEntries {
+            prev_log_index,
+            entries,
+            ..
+        },
+    )] = &sends(&fx)[..]
+    {
+        assert_eq!(*to, NodeId(3));
+        assert!(entries.len() <= MAX_ENTRIES_PER_APPEND);
+        batches.push(entries.len());
+        let matched_to = prev_log_index.0 + entries.len() as u64;
+        fx = h.message(3, matched(1, matched_to, 0));
+    }
+    assert_eq!(batches, vec![64, 64, 23]);
+    assert!(sends(&fx).is_empty(), "caught up: nothing more to send");
+}
+
+#[test]
 fn a_leader_backs_up_a_whole_term_on_a_rejection() {
     let mut h = leader_of_three();
     for i in 0..3 {
