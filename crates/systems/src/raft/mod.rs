@@ -32,6 +32,9 @@
 //!   log, then `StateView::Elements` (the set, sorted; set semantics, no duplicates).
 //! - **Roles**: a pre-candidate reports [`Role::Candidate`], though its term is unchanged.
 //!
+//! Params: `heartbeat_ms` (50), `election_timeout_min_ms` (300), `election_timeout_max_ms`
+//! (600), `pre_vote` (true), `reads` (`read_index` | `log`); any other name is an error.
+//!
 //! Volatile state (commit index, applied state machine) is not persisted; after a restart
 //! it is rebuilt by re-applying the log as the commit index is learned again.
 
@@ -875,7 +878,12 @@ impl Raft {
                 *m = (*m).max(match_index);
                 let next = leader.next_index.get_mut(&from).expect("peer");
                 *next = (*next).max(LogIndex(match_index.0 + 1));
+                let behind = *next <= self.log.last_index();
                 self.advance_commit(cx);
+                if behind {
+                    // A follower catching up gets its next batch now, not a heartbeat later.
+                    self.send_append(cx, from);
+                }
             }
             AppendResult::Mismatch {
                 rejected_prev,
