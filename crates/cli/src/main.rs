@@ -11,7 +11,11 @@ use std::process::ExitCode;
 mod bench;
 
 #[derive(Parser)]
-#[command(name = "splitbrain", version, about = "Deterministic simulation testbed for replicated systems")]
+#[command(
+    name = "splitbrain",
+    version,
+    about = "Deterministic simulation testbed for replicated systems"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -63,7 +67,12 @@ fn main() -> ExitCode {
     match cli.command {
         None => sweep(&default_dir()),
         Some(Command::Sweep { dir }) => sweep(&dir),
-        Some(Command::Run { file, system, seeds, seed }) => run(&file, system.as_deref(), seeds, seed),
+        Some(Command::Run {
+            file,
+            system,
+            seeds,
+            seed,
+        }) => run(&file, system.as_deref(), seeds, seed),
         Some(Command::Replay { file, system, seed }) => replay(&file, &system, seed),
         Some(Command::Bench { seeds }) => bench::bench(seeds),
     }
@@ -82,7 +91,10 @@ fn check_system(name: &str) -> Result<(), String> {
     if sim::registry::SYSTEMS.contains(&name) {
         Ok(())
     } else {
-        Err(format!("unknown system {name:?}; known systems: {}", sim::registry::SYSTEMS.join(", ")))
+        Err(format!(
+            "unknown system {name:?}; known systems: {}",
+            sim::registry::SYSTEMS.join(", ")
+        ))
     }
 }
 
@@ -146,7 +158,11 @@ fn replay(file: &Path, system: &str, seed: u64) -> ExitCode {
         println!("violation: {v}");
     }
     println!("digest: {:016x}", report.digest);
-    let expected = sc.expect.get(system).cloned().unwrap_or(scenario::Expect::Pass);
+    let expected = sc
+        .expect
+        .get(system)
+        .cloned()
+        .unwrap_or(scenario::Expect::Pass);
     let as_expected = match expected {
         scenario::Expect::Pass => report.violations.is_empty(),
         scenario::Expect::Violates(_) => true,
@@ -181,7 +197,15 @@ fn sweep(dir: &Path) -> ExitCode {
                     }
                     if !r.as_expected() {
                         cell.push_str(" UNEXPECTED");
-                        eprintln!("unexpected verdict: {} on {}: reproduce with\n  {}", system, sc.name, r.failing.first().map_or_else(|| summary::reproduce(sc, system, sc.pinned_seed), |(s, _)| summary::reproduce(sc, system, *s)));
+                        eprintln!(
+                            "unexpected verdict: {} on {}: reproduce with\n  {}",
+                            system,
+                            sc.name,
+                            r.failing.first().map_or_else(
+                                || summary::reproduce(sc, system, sc.pinned_seed),
+                                |(s, _)| summary::reproduce(sc, system, *s)
+                            )
+                        );
                     }
                     cells.push(cell);
                 }

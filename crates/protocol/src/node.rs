@@ -86,6 +86,14 @@ pub struct NodeStatus {
     pub term: Option<Term>,
     /// Highest log index known committed, where the system has a log.
     pub commit: Option<LogIndex>,
+    /// While `Leader`: the write scopes (shards, fragments) this node masters, as a bit
+    /// set; [`NodeStatus::ALL`] for the whole data set. Two term-less masters conflict only
+    /// if their scopes overlap (05's failover masters split couriers on purpose).
+    pub scope: u64,
+}
+
+impl NodeStatus {
+    pub const ALL: u64 = u64::MAX;
 }
 
 /// A node's data, for the durability and convergence checkers and the data digest.

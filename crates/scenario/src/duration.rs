@@ -26,7 +26,11 @@ pub fn parse_signed_nanos(text: &str) -> Result<i64, String> {
     if !nanos.is_finite() || nanos > 1e18 {
         return Err(expected(text));
     }
-    Ok(if negative { -(nanos as i64) } else { nanos as i64 })
+    Ok(if negative {
+        -(nanos as i64)
+    } else {
+        nanos as i64
+    })
 }
 
 /// Parses a non-negative duration.

@@ -157,10 +157,19 @@ struct Ctx<'a> {
 impl Ctx<'_> {
     fn line_of(&self, offset: usize) -> usize {
         let end = offset.min(self.text.len());
-        self.text.as_bytes()[..end].iter().filter(|b| **b == b'\n').count() + 1
+        self.text.as_bytes()[..end]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count()
+            + 1
     }
 
-    fn err(&self, span: Range<usize>, field: impl Into<String>, message: impl Into<String>) -> ScenarioError {
+    fn err(
+        &self,
+        span: Range<usize>,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> ScenarioError {
         ScenarioError {
             file: self.file.to_path_buf(),
             line: self.line_of(span.start),
@@ -169,7 +178,11 @@ impl Ctx<'_> {
         }
     }
 
-    fn duration(&self, s: &Spanned<String>, field: &str) -> Result<std::time::Duration, ScenarioError> {
+    fn duration(
+        &self,
+        s: &Spanned<String>,
+        field: &str,
+    ) -> Result<std::time::Duration, ScenarioError> {
         duration::parse(s.get_ref()).map_err(|m| self.err(s.span(), field, format!("expected {m}")))
     }
 
@@ -177,7 +190,14 @@ impl Ctx<'_> {
         match p {
             None => Ok(0.0),
             Some(p) if (0.0..=1.0).contains(p.get_ref()) => Ok(*p.get_ref()),
-            Some(p) => Err(self.err(p.span(), field, format!("expected a probability between 0 and 1, found {}", p.get_ref()))),
+            Some(p) => Err(self.err(
+                p.span(),
+                field,
+                format!(
+                    "expected a probability between 0 and 1, found {}",
+                    p.get_ref()
+                ),
+            )),
         }
     }
 }
@@ -187,7 +207,11 @@ pub fn parse_str(text: &str, file: &Path, systems: &[&str]) -> Result<Scenario, 
     let cx = Ctx { text, file };
     let raw: RawScenario = toml::from_str(text).map_err(|e| {
         let span = e.span().unwrap_or(0..0);
-        let line = if e.span().is_some() { cx.line_of(span.start) } else { 0 };
+        let line = if e.span().is_some() {
+            cx.line_of(span.start)
+        } else {
+            0
+        };
         ScenarioError {
             file: file.to_path_buf(),
             line,
@@ -201,7 +225,9 @@ pub fn parse_str(text: &str, file: &Path, systems: &[&str]) -> Result<Scenario, 
 /// The key written on the line where an error points, for errors serde reports by
 /// position only.
 fn field_at(text: &str, offset: usize) -> String {
-    let start = text[..offset.min(text.len())].rfind('\n').map_or(0, |i| i + 1);
+    let start = text[..offset.min(text.len())]
+        .rfind('\n')
+        .map_or(0, |i| i + 1);
     let line = text[start..].lines().next().unwrap_or("");
     match line.split_once('=') {
         Some((key, _)) if !key.trim().starts_with('[') => key.trim().to_string(),
@@ -210,18 +236,36 @@ fn field_at(text: &str, offset: usize) -> String {
 }
 
 fn validate(cx: &Ctx<'_>, raw: RawScenario, known: &[&str]) -> Result<Scenario, ScenarioError> {
-    let name = cx.file.file_stem().map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+    let name = cx
+        .file
+        .file_stem()
+        .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
     let nodes = *raw.nodes.get_ref();
     if !(1..=9).contains(&nodes) {
-        return Err(cx.err(raw.nodes.span(), "nodes", format!("expected 1 to 9 nodes, found {nodes}")));
+        return Err(cx.err(
+            raw.nodes.span(),
+            "nodes",
+            format!("expected 1 to 9 nodes, found {nodes}"),
+        ));
     }
 
     let mut systems = Vec::new();
     for s in raw.systems.get_ref() {
-        let listed: Vec<&str> = if s.get_ref() == "all" { known.to_vec() } else { vec![s.get_ref().as_str()] };
+        let listed: Vec<&str> = if s.get_ref() == "all" {
+            known.to_vec()
+        } else {
+            vec![s.get_ref().as_str()]
+        };
         for name in listed {
             if !known.contains(&name) {
-                return Err(cx.err(s.span(), "systems", format!("unknown system {name:?}; known systems: {}", known.join(", "))));
+                return Err(cx.err(
+                    s.span(),
+                    "systems",
+                    format!(
+                        "unknown system {name:?}; known systems: {}",
+                        known.join(", ")
+                    ),
+                ));
             }
             if !systems.iter().any(|x: &String| x == name) {
                 systems.push(name.to_string());
@@ -229,19 +273,29 @@ fn validate(cx: &Ctx<'_>, raw: RawScenario, known: &[&str]) -> Result<Scenario, 
         }
     }
     if systems.is_empty() {
-        return Err(cx.err(raw.systems.span(), "systems", "expected at least one system"));
+        return Err(cx.err(
+            raw.systems.span(),
+            "systems",
+            "expected at least one system",
+        ));
     }
 
     let duration = cx.duration(&raw.duration, "duration")?;
     if duration.is_zero() {
-        return Err(cx.err(raw.duration.span(), "duration", "expected a duration above zero"));
+        return Err(cx.err(
+            raw.duration.span(),
+            "duration",
+            "expected a duration above zero",
+        ));
     }
     let quiesce = match &raw.quiesce {
         Some(q) => cx.duration(q, "quiesce")?,
         None => std::time::Duration::from_secs(10),
     };
     let seeds = match &raw.seeds {
-        Some(s) if *s.get_ref() == 0 => return Err(cx.err(s.span(), "seeds", "expected at least 1 seed")),
+        Some(s) if *s.get_ref() == 0 => {
+            return Err(cx.err(s.span(), "seeds", "expected at least 1 seed"))
+        }
         Some(s) => *s.get_ref(),
         None => 10,
     };
@@ -265,14 +319,29 @@ fn validate(cx: &Ctx<'_>, raw: RawScenario, known: &[&str]) -> Result<Scenario, 
     let mut expect = BTreeMap::new();
     for (sys, verdict) in raw.expect.get_ref() {
         if !known.contains(&sys.get_ref().as_str()) {
-            return Err(cx.err(sys.span(), "expect", format!("unknown system {:?}; known systems: {}", sys.get_ref(), known.join(", "))));
+            return Err(cx.err(
+                sys.span(),
+                "expect",
+                format!(
+                    "unknown system {:?}; known systems: {}",
+                    sys.get_ref(),
+                    known.join(", ")
+                ),
+            ));
         }
         let field = format!("expect.{}", sys.get_ref());
         let e = match verdict.get_ref() {
             RawExpect::One(s) if s == "pass" => Expect::Pass,
-            RawExpect::One(s) => Expect::Violates(check_invariants(cx, verdict.span(), &field, std::slice::from_ref(s))?),
+            RawExpect::One(s) => Expect::Violates(check_invariants(
+                cx,
+                verdict.span(),
+                &field,
+                std::slice::from_ref(s),
+            )?),
             RawExpect::Many(list) if list.is_empty() => Expect::Pass,
-            RawExpect::Many(list) => Expect::Violates(check_invariants(cx, verdict.span(), &field, list)?),
+            RawExpect::Many(list) => {
+                Expect::Violates(check_invariants(cx, verdict.span(), &field, list)?)
+            }
         };
         expect.insert(sys.get_ref().clone(), e);
     }
@@ -285,7 +354,15 @@ fn validate(cx: &Ctx<'_>, raw: RawScenario, known: &[&str]) -> Result<Scenario, 
     let mut params = BTreeMap::new();
     for (sys, table) in &raw.params {
         if !known.contains(&sys.get_ref().as_str()) {
-            return Err(cx.err(sys.span(), "params", format!("unknown system {:?}; known systems: {}", sys.get_ref(), known.join(", "))));
+            return Err(cx.err(
+                sys.span(),
+                "params",
+                format!(
+                    "unknown system {:?}; known systems: {}",
+                    sys.get_ref(),
+                    known.join(", ")
+                ),
+            ));
         }
         let mut p = Params::new();
         for (k, v) in table {
@@ -294,7 +371,13 @@ fn validate(cx: &Ctx<'_>, raw: RawScenario, known: &[&str]) -> Result<Scenario, 
                 toml::Value::Integer(i) => i.to_string(),
                 toml::Value::Boolean(b) => b.to_string(),
                 toml::Value::Float(f) => f.to_string(),
-                _ => return Err(cx.err(v.span(), format!("params.{}.{k}", sys.get_ref()), "expected a string, number or boolean")),
+                _ => {
+                    return Err(cx.err(
+                        v.span(),
+                        format!("params.{}.{k}", sys.get_ref()),
+                        "expected a string, number or boolean",
+                    ))
+                }
             };
             p.0.insert(k.clone(), rendered);
         }
@@ -313,7 +396,9 @@ fn validate(cx: &Ctx<'_>, raw: RawScenario, known: &[&str]) -> Result<Scenario, 
         pinned_seed: raw.pinned_seed.unwrap_or(1),
         network,
         clock,
-        disk: Disk { torn_writes: raw.disk.torn_writes },
+        disk: Disk {
+            torn_writes: raw.disk.torn_writes,
+        },
         workload,
         timeline,
         expect,
@@ -321,11 +406,23 @@ fn validate(cx: &Ctx<'_>, raw: RawScenario, known: &[&str]) -> Result<Scenario, 
     })
 }
 
-fn check_invariants(cx: &Ctx<'_>, span: Range<usize>, field: &str, names: &[String]) -> Result<BTreeSet<String>, ScenarioError> {
+fn check_invariants(
+    cx: &Ctx<'_>,
+    span: Range<usize>,
+    field: &str,
+    names: &[String],
+) -> Result<BTreeSet<String>, ScenarioError> {
     let mut out = BTreeSet::new();
     for n in names {
         if !INVARIANTS.contains(&n.as_str()) {
-            return Err(cx.err(span, field, format!("expected \"pass\" or invariant names from: {}; found {n:?}", INVARIANTS.join(", "))));
+            return Err(cx.err(
+                span,
+                field,
+                format!(
+                    "expected \"pass\" or invariant names from: {}; found {n:?}",
+                    INVARIANTS.join(", ")
+                ),
+            ));
         }
         out.insert(n.clone());
     }
@@ -336,10 +433,15 @@ fn validate_network(cx: &Ctx<'_>, raw: &RawNetwork) -> Result<Network, ScenarioE
     let mut net = Network::default();
     if let Some(l) = &raw.latency {
         let [lo, hi] = l.get_ref();
-        let parse = |s: &str| duration::parse(s).map_err(|m| cx.err(l.span(), "network.latency", format!("expected {m}")));
+        let parse = |s: &str| {
+            duration::parse(s)
+                .map_err(|m| cx.err(l.span(), "network.latency", format!("expected {m}")))
+        };
         net.latency_min = parse(lo)?;
         net.latency_max = parse(hi)?;
-        if net.latency_min < std::time::Duration::from_millis(1) || net.latency_max < net.latency_min {
+        if net.latency_min < std::time::Duration::from_millis(1)
+            || net.latency_max < net.latency_min
+        {
             return Err(cx.err(l.span(), "network.latency", "expected [min, max] with 1ms <= min <= max (madsim timers cannot fire sooner than 1ms)"));
         }
     }
@@ -347,7 +449,13 @@ fn validate_network(cx: &Ctx<'_>, raw: &RawNetwork) -> Result<Network, ScenarioE
         net.distribution = match d.get_ref().as_str() {
             "uniform" => Distribution::Uniform,
             "exponential" => Distribution::Exponential,
-            other => return Err(cx.err(d.span(), "network.distribution", format!("expected uniform or exponential, found {other:?}"))),
+            other => {
+                return Err(cx.err(
+                    d.span(),
+                    "network.distribution",
+                    format!("expected uniform or exponential, found {other:?}"),
+                ))
+            }
         };
     }
     net.loss = cx.probability(&raw.loss, "network.loss")?;
@@ -366,31 +474,59 @@ fn validate_workload(cx: &Ctx<'_>, raw: &RawWorkload) -> Result<Workload, Scenar
             "kv" => WorkloadKind::Kv,
             "set" => WorkloadKind::Set,
             "native" => WorkloadKind::Native,
-            other => return Err(cx.err(k.span(), "workload.kind", format!("expected kv, set or native, found {other:?}"))),
+            other => {
+                return Err(cx.err(
+                    k.span(),
+                    "workload.kind",
+                    format!("expected kv, set or native, found {other:?}"),
+                ))
+            }
         },
     };
     let clients = *raw.clients.get_ref();
     if !(1..=64).contains(&clients) {
-        return Err(cx.err(raw.clients.span(), "workload.clients", format!("expected 1 to 64 clients, found {clients}")));
+        return Err(cx.err(
+            raw.clients.span(),
+            "workload.clients",
+            format!("expected 1 to 64 clients, found {clients}"),
+        ));
     }
     let rate = *raw.rate.get_ref();
     if !(rate > 0.0 && rate <= 10_000.0) {
-        return Err(cx.err(raw.rate.span(), "workload.rate", format!("expected operations per second in (0, 10000], found {rate}")));
+        return Err(cx.err(
+            raw.rate.span(),
+            "workload.rate",
+            format!("expected operations per second in (0, 10000], found {rate}"),
+        ));
     }
     let mut mix = BTreeMap::new();
     if let Some(m) = &raw.mix {
         for (op, weight) in m.get_ref() {
             if !KV_OPS.contains(&op.as_str()) && !SET_OPS.contains(&op.as_str()) {
-                return Err(cx.err(m.span(), "workload.mix", format!("unknown operation {op:?}; expected some of {} (kv) or {} (set)", KV_OPS.join(", "), SET_OPS.join(", "))));
+                return Err(cx.err(
+                    m.span(),
+                    "workload.mix",
+                    format!(
+                        "unknown operation {op:?}; expected some of {} (kv) or {} (set)",
+                        KV_OPS.join(", "),
+                        SET_OPS.join(", ")
+                    ),
+                ));
             }
             mix.insert(op.clone(), *weight);
         }
         if mix.values().all(|w| *w == 0) {
-            return Err(cx.err(m.span(), "workload.mix", "expected at least one operation with a weight above zero"));
+            return Err(cx.err(
+                m.span(),
+                "workload.mix",
+                "expected at least one operation with a weight above zero",
+            ));
         }
     }
     let keys = match &raw.keys {
-        Some(k) if *k.get_ref() == 0 => return Err(cx.err(k.span(), "workload.keys", "expected at least 1 key")),
+        Some(k) if *k.get_ref() == 0 => {
+            return Err(cx.err(k.span(), "workload.keys", "expected at least 1 key"))
+        }
         Some(k) => *k.get_ref(),
         None => 5,
     };
@@ -398,36 +534,100 @@ fn validate_workload(cx: &Ctx<'_>, raw: &RawWorkload) -> Result<Workload, Scenar
         Some(t) => cx.duration(t, "workload.timeout")?,
         None => std::time::Duration::from_secs(1),
     };
-    Ok(Workload { kind, clients, rate_per_s: rate, mix, keys, timeout, max_redirects: raw.max_redirects.unwrap_or(3) })
+    Ok(Workload {
+        kind,
+        clients,
+        rate_per_s: rate,
+        mix,
+        keys,
+        timeout,
+        max_redirects: raw.max_redirects.unwrap_or(3),
+    })
 }
 
-fn validate_fault(cx: &Ctx<'_>, raw: &Spanned<RawFault>, index: usize, nodes: u32, duration: std::time::Duration) -> Result<Fault, ScenarioError> {
+fn validate_fault(
+    cx: &Ctx<'_>,
+    raw: &Spanned<RawFault>,
+    index: usize,
+    nodes: u32,
+    duration: std::time::Duration,
+) -> Result<Fault, ScenarioError> {
     let f = raw.get_ref();
     let field = |name: &str| format!("timeline[{index}].{name}");
     let at = cx.duration(&f.at, &field("at"))?;
     if at > duration {
-        return Err(cx.err(f.at.span(), field("at"), format!("expected a time within the scenario's duration ({})", duration::render(duration))));
+        return Err(cx.err(
+            f.at.span(),
+            field("at"),
+            format!(
+                "expected a time within the scenario's duration ({})",
+                duration::render(duration)
+            ),
+        ));
     }
     let selector = |s: &Option<Spanned<String>>, name: &str| -> Result<Selector, ScenarioError> {
-        let s = s.as_ref().ok_or_else(|| cx.err(raw.span(), field(name), format!("`{}` needs `{name}`", f.action.get_ref())))?;
-        Selector::parse(s.get_ref(), nodes).map_err(|m| cx.err(s.span(), field(name), format!("expected {m}")))
+        let s = s.as_ref().ok_or_else(|| {
+            cx.err(
+                raw.span(),
+                field(name),
+                format!("`{}` needs `{name}`", f.action.get_ref()),
+            )
+        })?;
+        Selector::parse(s.get_ref(), nodes)
+            .map_err(|m| cx.err(s.span(), field(name), format!("expected {m}")))
     };
     let action = match f.action.get_ref().as_str() {
-        "crash" => Action::Crash { target: selector(&f.target, "target")? },
-        "restart" => Action::Restart { target: selector(&f.target, "target")? },
-        "pause" => Action::Pause { target: selector(&f.target, "target")? },
-        "resume" => Action::Resume { target: selector(&f.target, "target")? },
-        "isolate" => Action::Isolate { target: selector(&f.target, "target")? },
-        "partition" => Action::Partition { target: selector(&f.target, "target")? },
-        "one-way" => Action::OneWay { from: selector(&f.from, "from")?, to: selector(&f.to, "to")? },
+        "crash" => Action::Crash {
+            target: selector(&f.target, "target")?,
+        },
+        "restart" => Action::Restart {
+            target: selector(&f.target, "target")?,
+        },
+        "pause" => Action::Pause {
+            target: selector(&f.target, "target")?,
+        },
+        "resume" => Action::Resume {
+            target: selector(&f.target, "target")?,
+        },
+        "isolate" => Action::Isolate {
+            target: selector(&f.target, "target")?,
+        },
+        "partition" => Action::Partition {
+            target: selector(&f.target, "target")?,
+        },
+        "one-way" => Action::OneWay {
+            from: selector(&f.from, "from")?,
+            to: selector(&f.to, "to")?,
+        },
         "heal" => Action::Heal,
         "clock-jump" => {
-            let by = f.by.as_ref().ok_or_else(|| cx.err(raw.span(), field("by"), "`clock-jump` needs `by`, e.g. by = \"-5s\""))?;
-            let by_ns = duration::parse_signed_nanos(by.get_ref()).map_err(|m| cx.err(by.span(), field("by"), format!("expected {m}")))?;
-            Action::ClockJump { target: selector(&f.target, "target")?, by_ns }
+            let by = f.by.as_ref().ok_or_else(|| {
+                cx.err(
+                    raw.span(),
+                    field("by"),
+                    "`clock-jump` needs `by`, e.g. by = \"-5s\"",
+                )
+            })?;
+            let by_ns = duration::parse_signed_nanos(by.get_ref())
+                .map_err(|m| cx.err(by.span(), field("by"), format!("expected {m}")))?;
+            Action::ClockJump {
+                target: selector(&f.target, "target")?,
+                by_ns,
+            }
         }
-        "loss" => Action::Loss { rate: cx.probability(&f.rate, &field("rate"))? },
-        other => return Err(cx.err(f.action.span(), field("do"), format!("unknown action {other:?}; expected one of {}", Action::NAMES))),
+        "loss" => Action::Loss {
+            rate: cx.probability(&f.rate, &field("rate"))?,
+        },
+        other => {
+            return Err(cx.err(
+                f.action.span(),
+                field("do"),
+                format!(
+                    "unknown action {other:?}; expected one of {}",
+                    Action::NAMES
+                ),
+            ))
+        }
     };
     let every = match &f.every {
         Some(e) => {
@@ -441,9 +641,21 @@ fn validate_fault(cx: &Ctx<'_>, raw: &Spanned<RawFault>, index: usize, nodes: u3
     };
     let times = match (&f.times, every) {
         (Some(t), Some(_)) if *t.get_ref() >= 1 => *t.get_ref(),
-        (Some(t), _) => return Err(cx.err(t.span(), field("times"), "expected `times` >= 1, together with `every`")),
+        (Some(t), _) => {
+            return Err(cx.err(
+                t.span(),
+                field("times"),
+                "expected `times` >= 1, together with `every`",
+            ))
+        }
         (None, Some(_)) => return Err(cx.err(raw.span(), field("times"), "`every` needs `times`")),
         (None, None) => 1,
     };
-    Ok(Fault { at, action, every, times, line: cx.line_of(raw.span().start) })
+    Ok(Fault {
+        at,
+        action,
+        every,
+        times,
+        line: cx.line_of(raw.span().start),
+    })
 }

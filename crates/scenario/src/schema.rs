@@ -127,22 +127,42 @@ pub struct Fault {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Action {
     /// Kill the node(s): memory is lost, unsynced disk writes lost (or torn).
-    Crash { target: Selector },
-    Restart { target: Selector },
-    Pause { target: Selector },
-    Resume { target: Selector },
+    Crash {
+        target: Selector,
+    },
+    Restart {
+        target: Selector,
+    },
+    Pause {
+        target: Selector,
+    },
+    Resume {
+        target: Selector,
+    },
     /// Cut the target off from every other node, both ways.
-    Isolate { target: Selector },
+    Isolate {
+        target: Selector,
+    },
     /// Split the cluster in two: the target on one side, the rest on the other.
-    Partition { target: Selector },
+    Partition {
+        target: Selector,
+    },
     /// Drop packets from `from` to `to` only.
-    OneWay { from: Selector, to: Selector },
+    OneWay {
+        from: Selector,
+        to: Selector,
+    },
     /// Remove every partition.
     Heal,
     /// Step the target's clock by `by_ns` (negative: backwards).
-    ClockJump { target: Selector, by_ns: i64 },
+    ClockJump {
+        target: Selector,
+        by_ns: i64,
+    },
     /// Set the network's loss probability from now on.
-    Loss { rate: f64 },
+    Loss {
+        rate: f64,
+    },
 }
 
 impl Action {

@@ -47,20 +47,34 @@ pub struct Outstanding {
 /// What the world should do for a client.
 pub enum Action {
     /// Send `op` as `req` to node `target`.
-    Send { req: RequestId, op: ClientOp, target: usize },
+    Send {
+        req: RequestId,
+        op: ClientOp,
+        target: usize,
+    },
     /// Record a completion (and nothing to send).
     Done,
 }
 
 impl Client {
     pub fn new(index: u32, workload: &Workload, kind: WorkloadKind, rng: ChaCha8Rng) -> Client {
-        let mut mix: Vec<(String, u32)> = workload.mix.iter().map(|(k, v)| (k.clone(), *v)).collect();
-        let allowed: &[&str] = if kind == WorkloadKind::Set { scenario::SET_OPS } else { scenario::KV_OPS };
+        let mut mix: Vec<(String, u32)> =
+            workload.mix.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        let allowed: &[&str] = if kind == WorkloadKind::Set {
+            scenario::SET_OPS
+        } else {
+            scenario::KV_OPS
+        };
         mix.retain(|(op, w)| *w > 0 && allowed.contains(&op.as_str()));
         if mix.is_empty() {
             mix = match kind {
                 WorkloadKind::Set => vec![("add".into(), 4), ("read".into(), 1)],
-                _ => vec![("get".into(), 4), ("put".into(), 4), ("append".into(), 1), ("cas".into(), 1)],
+                _ => vec![
+                    ("get".into(), 4),
+                    ("put".into(), 4),
+                    ("append".into(), 1),
+                    ("cas".into(), 1),
+                ],
             };
         }
         let per_client = workload.rate_per_s / f64::from(workload.clients);
@@ -106,19 +120,34 @@ impl Client {
             "put" => ClientOp::Put { key, value },
             "delete" => ClientOp::Delete { key },
             // A leading space keeps every appended token separable from what was there before.
-            "append" => ClientOp::Append { key, value: format!(" {value}") },
+            "append" => ClientOp::Append {
+                key,
+                value: format!(" {value}"),
+            },
             "cas" => {
                 let expected = self.seen.get(&key).cloned().flatten();
-                ClientOp::Cas { key, expected, new: value }
+                ClientOp::Cas {
+                    key,
+                    expected,
+                    new: value,
+                }
             }
-            "add" => ClientOp::SetAdd { element: u64::from(self.index) * ELEMENT_SPACE + self.counter },
+            "add" => ClientOp::SetAdd {
+                element: u64::from(self.index) * ELEMENT_SPACE + self.counter,
+            },
             "read" => ClientOp::SetRead,
             other => unreachable!("scenario validation admits no operation {other:?}"),
         }
     }
 
     /// A tick: start a new operation unless one is in flight.
-    pub fn on_tick(&mut self, now_ns: u64, req: RequestId, nodes: usize, history: &mut Vec<Event>) -> Option<Action> {
+    pub fn on_tick(
+        &mut self,
+        now_ns: u64,
+        req: RequestId,
+        nodes: usize,
+        history: &mut Vec<Event>,
+    ) -> Option<Action> {
         if self.stopped || self.outstanding.is_some() {
             return None;
         }
@@ -127,13 +156,34 @@ impl Client {
             Some(l) => l,
             None => self.below(nodes as u64) as usize,
         };
-        history.push(Event { process: self.process, kind: EventKind::Invoke, op: op.clone(), output: None, time_ns: now_ns });
-        self.outstanding = Some(Outstanding { req, op: op.clone(), target, redirects: 0, deadline_ns: now_ns + self.timeout_ns });
+        history.push(Event {
+            process: self.process,
+            kind: EventKind::Invoke,
+            op: op.clone(),
+            output: None,
+            time_ns: now_ns,
+        });
+        self.outstanding = Some(Outstanding {
+            req,
+            op: op.clone(),
+            target,
+            redirects: 0,
+            deadline_ns: now_ns + self.timeout_ns,
+        });
         Some(Action::Send { req, op, target })
     }
 
     /// The reply to `req` from node `from`. `next_req` names a redirected attempt.
-    pub fn on_reply(&mut self, now_ns: u64, req: RequestId, from: usize, result: ClientResult, next_req: RequestId, nodes: usize, history: &mut Vec<Event>) -> Option<Action> {
+    pub fn on_reply(
+        &mut self,
+        now_ns: u64,
+        req: RequestId,
+        from: usize,
+        result: ClientResult,
+        next_req: RequestId,
+        nodes: usize,
+        history: &mut Vec<Event>,
+    ) -> Option<Action> {
         let out = match &self.outstanding {
             Some(o) if o.req == req => o,
             _ => return None, // late reply to an attempt already abandoned
@@ -142,10 +192,16 @@ impl Client {
         let (kind, output) = match result {
             Ok(output) => {
                 self.leader_guess = Some(from);
-                if let (ClientOp::Get { key }, protocol::OpOutput::Value { value, .. }) = (&op, &output) {
+                if let (ClientOp::Get { key }, protocol::OpOutput::Value { value, .. }) =
+                    (&op, &output)
+                {
                     self.seen.insert(key.clone(), value.clone());
                 }
-                if let ClientOp::Put { key, value } | ClientOp::Cas { key, new: value, .. } = &op {
+                if let ClientOp::Put { key, value }
+                | ClientOp::Cas {
+                    key, new: value, ..
+                } = &op
+                {
                     self.seen.insert(key.clone(), Some(value.clone()));
                 }
                 (EventKind::Ok, Some(output))
@@ -154,7 +210,13 @@ impl Client {
                 let redirects = out.redirects;
                 if redirects < self.max_redirects {
                     let target = match hint {
-                        Some(h) if (h.0 as usize) >= 1 && (h.0 as usize) <= nodes && h.0 as usize - 1 != from => h.0 as usize - 1,
+                        Some(h)
+                            if (h.0 as usize) >= 1
+                                && (h.0 as usize) <= nodes
+                                && h.0 as usize - 1 != from =>
+                        {
+                            h.0 as usize - 1
+                        }
                         _ => (from + 1) % nodes,
                     };
                     self.leader_guess = Some(target);
@@ -162,12 +224,18 @@ impl Client {
                     o.req = next_req;
                     o.target = target;
                     o.redirects += 1;
-                    return Some(Action::Send { req: next_req, op, target });
+                    return Some(Action::Send {
+                        req: next_req,
+                        op,
+                        target,
+                    });
                 }
                 self.leader_guess = None;
                 (EventKind::Fail, None)
             }
-            Err(ClientError::CasMismatch) | Err(ClientError::Rejected(_)) => (EventKind::Fail, None),
+            Err(ClientError::CasMismatch) | Err(ClientError::Rejected(_)) => {
+                (EventKind::Fail, None)
+            }
             Err(ClientError::Indeterminate(_)) => (EventKind::Info, None),
         };
         self.complete(now_ns, kind, output, history);
@@ -186,9 +254,24 @@ impl Client {
         }
     }
 
-    fn complete(&mut self, now_ns: u64, kind: EventKind, output: Option<protocol::OpOutput>, history: &mut Vec<Event>) {
-        let out = self.outstanding.take().expect("completing an operation in flight");
-        history.push(Event { process: self.process, kind, op: out.op, output, time_ns: now_ns });
+    fn complete(
+        &mut self,
+        now_ns: u64,
+        kind: EventKind,
+        output: Option<protocol::OpOutput>,
+        history: &mut Vec<Event>,
+    ) {
+        let out = self
+            .outstanding
+            .take()
+            .expect("completing an operation in flight");
+        history.push(Event {
+            process: self.process,
+            kind,
+            op: out.op,
+            output,
+            time_ns: now_ns,
+        });
         if kind == EventKind::Info {
             // The old process may still have its operation in flight (Jepsen semantics).
             self.process += u64::from(self.clients);

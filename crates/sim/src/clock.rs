@@ -12,7 +12,10 @@ pub struct NodeClock {
 impl NodeClock {
     pub fn local(&self, global_ns: u64) -> u64 {
         let drift = (global_ns as i128 * self.drift_ppm as i128 / 1_000_000) as i64;
-        (global_ns as i64).saturating_add(self.offset_ns).saturating_add(drift).max(0) as u64
+        (global_ns as i64)
+            .saturating_add(self.offset_ns)
+            .saturating_add(drift)
+            .max(0) as u64
     }
 
     /// How much global time passes while this clock advances `local_ns`.
@@ -31,7 +34,10 @@ mod tests {
 
     #[test]
     fn skew() {
-        let c = NodeClock { offset_ns: -5, drift_ppm: 1000 };
+        let c = NodeClock {
+            offset_ns: -5,
+            drift_ppm: 1000,
+        };
         assert_eq!(c.local(1_000_000), 1_000_995);
         assert_eq!(c.to_global(1_001_000), 1_000_000);
         let mut c = NodeClock::default();

@@ -20,16 +20,25 @@ pub const MAX_UNSYNCED: usize = 1 << 20;
 
 impl<R: Clone> Disk<R> {
     pub fn new() -> Disk<R> {
-        Disk { durable: Surviving::new(), unsynced: Vec::new() }
+        Disk {
+            durable: Surviving::new(),
+            unsynced: Vec::new(),
+        }
     }
 
     pub fn persist(&mut self, key: String, value: R) {
-        assert!(self.unsynced.len() < MAX_UNSYNCED, "unbounded unsynced writes");
+        assert!(
+            self.unsynced.len() < MAX_UNSYNCED,
+            "unbounded unsynced writes"
+        );
         self.unsynced.push(Op::Put(key, value));
     }
 
     pub fn erase(&mut self, key: String) {
-        assert!(self.unsynced.len() < MAX_UNSYNCED, "unbounded unsynced writes");
+        assert!(
+            self.unsynced.len() < MAX_UNSYNCED,
+            "unbounded unsynced writes"
+        );
         self.unsynced.push(Op::Erase(key));
     }
 
@@ -61,7 +70,10 @@ impl<R: Clone> Disk<R> {
     }
 
     pub fn surviving(&self) -> &Surviving<R> {
-        assert!(self.unsynced.is_empty(), "a node boots only from what survived");
+        assert!(
+            self.unsynced.is_empty(),
+            "a node boots only from what survived"
+        );
         &self.durable
     }
 }

@@ -6,6 +6,7 @@
 //! - [`disk`]: durable store with explicit sync; crashes lose or tear unsynced writes.
 //! - [`client`]: workload generation, redirects, timeouts, history recording.
 //! - [`trace`]: digest, timeline and replay log.
+//! - [`judge`]: which invariants judge which system's final state and history.
 //! - [`run`]: one (scenario, system, seed) run, the nemesis, and the final judgement.
 //! - [`registry`]: system names to types.
 //! - [`summary`]: verdicts over seeds and the canonical text snapshots hold.
@@ -13,6 +14,7 @@
 pub mod client;
 pub mod clock;
 pub mod disk;
+pub mod judge;
 pub mod net;
 pub mod registry;
 pub mod run;

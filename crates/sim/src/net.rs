@@ -27,12 +27,22 @@ pub enum Transmit {
     /// Dropped at send: the link is cut, or the packet was lost.
     Dropped(&'static str),
     /// Arrives after these delays (nanoseconds), stamped with the link's epoch.
-    Arrives { delays: [Option<u64>; MAX_COPIES], epoch: u32 },
+    Arrives {
+        delays: [Option<u64>; MAX_COPIES],
+        epoch: u32,
+    },
 }
 
 impl Net {
     pub fn new(spec: NetworkSpec, n: usize, rng: ChaCha8Rng) -> Net {
-        Net { loss: spec.loss, spec, n, cut: vec![false; n * n], epoch: vec![0; n * n], rng }
+        Net {
+            loss: spec.loss,
+            spec,
+            n,
+            cut: vec![false; n * n],
+            epoch: vec![0; n * n],
+            rng,
+        }
     }
 
     fn unit(&mut self) -> f64 {
@@ -72,7 +82,10 @@ impl Net {
         } else {
             None
         };
-        Transmit::Arrives { delays: [Some(first), second], epoch: self.epoch[link] }
+        Transmit::Arrives {
+            delays: [Some(first), second],
+            epoch: self.epoch[link],
+        }
     }
 
     /// Whether a packet stamped `epoch` at send may be delivered now.

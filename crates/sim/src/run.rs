@@ -8,7 +8,7 @@ use crate::net::Net;
 use crate::trace::{fmt_time, Stats, Trace};
 use crate::world::{ClientSlot, Driver, Mailbox, NodeSlot, Shared, World};
 use check::history::History;
-use check::invariants::{convergence, durability, Violation};
+use check::invariants::Violation;
 use madsim::runtime::{Handle, Runtime};
 use protocol::{Node, NodeId, Role, StateView};
 use rand_chacha::ChaCha8Rng;
@@ -41,7 +41,10 @@ pub struct RunReport {
 
 impl RunReport {
     pub fn violated(&self) -> std::collections::BTreeSet<String> {
-        self.violations.iter().map(|v| v.invariant.to_string()).collect()
+        self.violations
+            .iter()
+            .map(|v| v.invariant.to_string())
+            .collect()
     }
 }
 
@@ -60,7 +63,15 @@ mod streams {
     pub const CLIENT: u64 = 1000;
 }
 
-pub fn run<N>(sc: &Scenario, system: &str, kind: WorkloadKind, config: N::Config, seed: u64, opts: &RunOptions) -> RunReport
+pub fn run<N>(
+    sc: &Scenario,
+    system: &str,
+    kind: WorkloadKind,
+    config: N::Config,
+    seed: u64,
+    nodes: usize,
+    opts: &RunOptions,
+) -> RunReport
 where
     N: Node + Send + 'static,
     N::Msg: Send,
@@ -71,10 +82,18 @@ where
     let sc = sc.clone();
     let system = system.to_string();
     let opts = opts.clone();
-    rt.block_on(async move { simulate::<N>(sc, system, kind, config, seed, opts).await })
+    rt.block_on(async move { simulate::<N>(sc, system, kind, config, seed, nodes, opts).await })
 }
 
-async fn simulate<N>(sc: Scenario, system: String, kind: WorkloadKind, config: N::Config, seed: u64, opts: RunOptions) -> RunReport
+async fn simulate<N>(
+    sc: Scenario,
+    system: String,
+    kind: WorkloadKind,
+    config: N::Config,
+    seed: u64,
+    n: usize,
+    opts: RunOptions,
+) -> RunReport
 where
     N: Node + Send + 'static,
     N::Msg: Send,
@@ -83,14 +102,18 @@ where
 {
     let handle = Handle::current();
     let time = madsim::time::TimeHandle::current();
-    let n = sc.nodes as usize;
     let mut clock_rng = stream(seed, streams::CLOCKS);
     let max_offset = sc.clock.max_offset.as_nanos() as u64;
     let nodes: Vec<NodeSlot<N>> = (0..n)
         .map(|i| {
-            let offset = if max_offset > 0 { (clock_rng.next_u64() % (2 * max_offset + 1)) as i64 - max_offset as i64 } else { 0 };
+            let offset = if max_offset > 0 {
+                (clock_rng.next_u64() % (2 * max_offset + 1)) as i64 - max_offset as i64
+            } else {
+                0
+            };
             let drift = if sc.clock.max_drift_ppm > 0 {
-                (clock_rng.next_u64() % (2 * sc.clock.max_drift_ppm + 1)) as i64 - sc.clock.max_drift_ppm as i64
+                (clock_rng.next_u64() % (2 * sc.clock.max_drift_ppm + 1)) as i64
+                    - sc.clock.max_drift_ppm as i64
             } else {
                 0
             };
@@ -98,7 +121,10 @@ where
                 node: None,
                 mailbox: Mailbox::new(),
                 disk: Disk::new(),
-                clock: NodeClock { offset_ns: offset, drift_ppm: drift },
+                clock: NodeClock {
+                    offset_ns: offset,
+                    drift_ppm: drift,
+                },
                 rng: stream(seed, streams::NODE + i as u64),
                 timers: Default::default(),
                 status: None,
@@ -110,7 +136,12 @@ where
         .collect();
     let clients: Vec<ClientSlot> = (0..sc.workload.clients)
         .map(|c| ClientSlot {
-            client: Client::new(c, &sc.workload, kind, stream(seed, streams::CLIENT + u64::from(c))),
+            client: Client::new(
+                c,
+                &sc.workload,
+                kind,
+                stream(seed, streams::CLIENT + u64::from(c)),
+            ),
             mailbox: Mailbox::new(),
         })
         .collect();
@@ -132,7 +163,12 @@ where
         let node = handle
             .create_node()
             .name(format!("n{}", i + 1))
-            .init(move || Driver { world: w.clone(), index: i, is_client: false, booted: false })
+            .init(move || Driver {
+                world: w.clone(),
+                index: i,
+                is_client: false,
+                booted: false,
+            })
             .build();
         madsim_ids.push(node.id());
     }
@@ -141,7 +177,12 @@ where
         handle
             .create_node()
             .name(format!("client{c}"))
-            .init(move || Driver { world: w.clone(), index: c, is_client: true, booted: false })
+            .init(move || Driver {
+                world: w.clone(),
+                index: c,
+                is_client: true,
+                booted: false,
+            })
             .build();
     }
 
@@ -171,7 +212,10 @@ where
         let now = w.now_ns();
         w.net.heal();
         w.net.set_loss(0.0);
-        w.trace.mark(now, "quiesce: clients stop, network heals, nodes restart".into());
+        w.trace.mark(
+            now,
+            "quiesce: clients stop, network heals, nodes restart".into(),
+        );
     }
     for i in 0..n {
         let (up, paused) = {
@@ -198,15 +242,15 @@ where
             }
         }
     }
-    let history = History { events: std::mem::take(&mut w.history) };
+    let history = History {
+        events: std::mem::take(&mut w.history),
+    };
     let mut violations: Vec<Violation> = w.election.violations().to_vec();
-    violations.extend(durability::check(&history, &final_states));
-    violations.extend(convergence::check(&final_states));
+    violations.extend(crate::judge::judge(&system, kind, &history, &final_states));
     for (_, s) in &final_states {
         w.trace.feed(&[s.digest()]);
     }
     w.trace.feed(&[history.events.len() as u64]);
-    let _ = system.len();
     RunReport {
         system,
         seed,
@@ -246,7 +290,9 @@ fn resolve<N: Node>(w: &mut World<N>, sel: &Selector) -> Vec<usize> {
     let mut picked = match sel {
         Selector::All => (0..n).collect(),
         Selector::Nodes(ids) => ids.iter().map(|i| *i as usize - 1).collect(),
-        Selector::Down => (0..n).filter(|&i| !w.nodes[i].up || w.nodes[i].paused).collect(),
+        Selector::Down => (0..n)
+            .filter(|&i| !w.nodes[i].up || w.nodes[i].paused)
+            .collect(),
         Selector::Random => draw(w, 1, (0..n).collect()),
         Selector::Minority => draw(w, minority.max(1), (0..n).collect()),
         Selector::Majority => {
@@ -275,10 +321,18 @@ fn resolve<N: Node>(w: &mut World<N>, sel: &Selector) -> Vec<usize> {
 }
 
 fn names(ids: &[usize]) -> String {
-    ids.iter().map(|i| format!("n{}", i + 1)).collect::<Vec<_>>().join(",")
+    ids.iter()
+        .map(|i| format!("n{}", i + 1))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
-fn nemesis<N: Node>(world: &Shared<N>, handle: &Handle, madsim_ids: &[madsim::task::NodeId], action: &Action) {
+fn nemesis<N: Node>(
+    world: &Shared<N>,
+    handle: &Handle,
+    madsim_ids: &[madsim::task::NodeId],
+    action: &Action,
+) {
     let mut w = world.lock().expect("world");
     let now = w.now_ns();
     match action {
@@ -328,7 +382,10 @@ fn nemesis<N: Node>(world: &Shared<N>, handle: &Handle, madsim_ids: &[madsim::ta
             let side = resolve(&mut w, target);
             w.net.split(&side);
             let rest: Vec<usize> = (0..w.nodes.len()).filter(|i| !side.contains(i)).collect();
-            w.trace.mark(now, format!("partition {} | {}", names(&side), names(&rest)));
+            w.trace.mark(
+                now,
+                format!("partition {} | {}", names(&side), names(&rest)),
+            );
         }
         Action::OneWay { from, to } => {
             let from = resolve(&mut w, from);
@@ -340,7 +397,8 @@ fn nemesis<N: Node>(world: &Shared<N>, handle: &Handle, madsim_ids: &[madsim::ta
                     }
                 }
             }
-            w.trace.mark(now, format!("cut {} -> {}", names(&from), names(&to)));
+            w.trace
+                .mark(now, format!("cut {} -> {}", names(&from), names(&to)));
         }
         Action::Heal => {
             w.net.heal();
@@ -352,7 +410,14 @@ fn nemesis<N: Node>(world: &Shared<N>, handle: &Handle, madsim_ids: &[madsim::ta
                 w.nodes[i].clock.jump(*by_ns);
             }
             let sign = if *by_ns < 0 { "-" } else { "+" };
-            w.trace.mark(now, format!("clock {} {sign}{}", names(&ids), fmt_time(by_ns.unsigned_abs())));
+            w.trace.mark(
+                now,
+                format!(
+                    "clock {} {sign}{}",
+                    names(&ids),
+                    fmt_time(by_ns.unsigned_abs())
+                ),
+            );
         }
         Action::Loss { rate } => {
             w.net.set_loss(*rate);

@@ -46,7 +46,10 @@ impl SystemSummary {
 
 /// The one command that reproduces a run, readable log included.
 pub fn reproduce(sc: &Scenario, system: &str, seed: u64) -> String {
-    format!("cargo run --release -- replay {} --system {system} --seed {seed}", sc.path.display())
+    format!(
+        "cargo run --release -- replay {} --system {system} --seed {seed}",
+        sc.path.display()
+    )
 }
 
 /// Runs `system` on every seed in `seeds` (and the pinned seed, for the timeline).
@@ -95,14 +98,33 @@ fn expect_text(e: &Expect) -> String {
 pub fn render(sc: &Scenario, results: &[SystemSummary]) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "scenario: {}", sc.name);
-    let _ = writeln!(out, "nodes: {}, duration: {}, quiesce: {}", sc.nodes, fmt_time(sc.duration.as_nanos() as u64), fmt_time(sc.quiesce.as_nanos() as u64));
+    let _ = writeln!(
+        out,
+        "nodes: {}, duration: {}, quiesce: {}",
+        sc.nodes,
+        fmt_time(sc.duration.as_nanos() as u64),
+        fmt_time(sc.quiesce.as_nanos() as u64)
+    );
     for r in results {
         let _ = writeln!(out);
         let seeds = match (r.seeds.first(), r.seeds.last()) {
             (Some(a), Some(b)) => format!("{a}..={b}"),
             _ => "none".into(),
         };
-        let _ = writeln!(out, "[{}] seeds {seeds}: {} ({} of {} seeds fail); expected {}{}", r.system, r.verdict(), r.failing.len(), r.seeds.len(), expect_text(&r.expected), if r.as_expected() { "" } else { "  <-- UNEXPECTED" });
+        let _ = writeln!(
+            out,
+            "[{}] seeds {seeds}: {} ({} of {} seeds fail); expected {}{}",
+            r.system,
+            r.verdict(),
+            r.failing.len(),
+            r.seeds.len(),
+            expect_text(&r.expected),
+            if r.as_expected() {
+                ""
+            } else {
+                "  <-- UNEXPECTED"
+            }
+        );
         if let Some((seed, violations)) = r.failing.first() {
             let _ = writeln!(out, "  first failing seed {seed}: {}", violations[0]);
             let _ = writeln!(out, "  reproduce: {}", reproduce(sc, &r.system, *seed));
@@ -117,12 +139,21 @@ pub fn render(sc: &Scenario, results: &[SystemSummary]) -> String {
                 EventKind::Invoke => {}
             }
         }
-        let _ = writeln!(out, "  pinned seed {}: ops ok {ok}, fail {fail}, info {info}; {} violation(s)", p.seed, p.violations.len());
+        let _ = writeln!(
+            out,
+            "  pinned seed {}: ops ok {ok}, fail {fail}, info {info}; {} violation(s)",
+            p.seed,
+            p.violations.len()
+        );
         for (t, text) in p.timeline.iter().take(MAX_SUMMARY_TIMELINE) {
             let _ = writeln!(out, "    {:>9}  {text}", fmt_time(*t));
         }
         if p.timeline.len() > MAX_SUMMARY_TIMELINE {
-            let _ = writeln!(out, "    ... {} more timeline entries", p.timeline.len() - MAX_SUMMARY_TIMELINE);
+            let _ = writeln!(
+                out,
+                "    ... {} more timeline entries",
+                p.timeline.len() - MAX_SUMMARY_TIMELINE
+            );
         }
     }
     out

@@ -29,7 +29,10 @@ pub struct Stats {
 
 impl Trace {
     pub fn new(replay: bool) -> Trace {
-        Trace { log: replay.then(Vec::new), ..Trace::default() }
+        Trace {
+            log: replay.then(Vec::new),
+            ..Trace::default()
+        }
     }
 
     pub fn feed(&mut self, words: &[u64]) {

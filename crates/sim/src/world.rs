@@ -38,8 +38,14 @@ pub enum NodeEvent<M> {
 
 pub enum ClientEvent {
     Tick,
-    Reply { req: RequestId, from: usize, result: ClientResult },
-    Timeout { req: RequestId },
+    Reply {
+        req: RequestId,
+        from: usize,
+        result: ClientResult,
+    },
+    Timeout {
+        req: RequestId,
+    },
 }
 
 struct Pending<E> {
@@ -74,7 +80,10 @@ pub struct Mailbox<E> {
 
 impl<E> Mailbox<E> {
     pub fn new() -> Mailbox<E> {
-        Mailbox { heap: BinaryHeap::new(), waker: None }
+        Mailbox {
+            heap: BinaryHeap::new(),
+            waker: None,
+        }
     }
 
     fn pop_due(&mut self, now_ns: u64) -> Option<Pending<E>> {
@@ -186,7 +195,11 @@ impl<N: Node> World<N> {
     fn schedule_node(&mut self, to: usize, at_ns: u64, event: NodeEvent<N::Msg>) {
         let seq = self.next_seq();
         let mb = &mut self.nodes[to].mailbox;
-        assert!(mb.heap.len() < MAX_MAILBOX, "mailbox of n{} overflowed", to + 1);
+        assert!(
+            mb.heap.len() < MAX_MAILBOX,
+            "mailbox of n{} overflowed",
+            to + 1
+        );
         mb.heap.push(Pending { at_ns, seq, event });
         Self::arm(&self.time, self.base, &mb.waker, at_ns);
     }
@@ -194,7 +207,10 @@ impl<N: Node> World<N> {
     fn schedule_client(&mut self, to: usize, at_ns: u64, event: ClientEvent) {
         let seq = self.next_seq();
         let mb = &mut self.clients[to].mailbox;
-        assert!(mb.heap.len() < MAX_MAILBOX, "mailbox of client {to} overflowed");
+        assert!(
+            mb.heap.len() < MAX_MAILBOX,
+            "mailbox of client {to} overflowed"
+        );
         mb.heap.push(Pending { at_ns, seq, event });
         Self::arm(&self.time, self.base, &mb.waker, at_ns);
     }
@@ -222,7 +238,12 @@ impl<N: Node> World<N> {
         slot.node = Some(N::new(self.cluster[idx], &self.cluster, &self.config));
         let pending: Vec<u64> = slot.mailbox.heap.iter().map(|p| p.at_ns).collect();
         for at in pending {
-            Self::arm(&self.time, self.base, &self.nodes[idx].mailbox.waker, at.max(now));
+            Self::arm(
+                &self.time,
+                self.base,
+                &self.nodes[idx].mailbox.waker,
+                at.max(now),
+            );
         }
         self.trace.log(now, || format!("n{} boots", idx + 1));
         let disk = self.nodes[idx].disk.surviving().clone();
@@ -242,7 +263,18 @@ impl<N: Node> World<N> {
         slot.status = None;
         let lost = slot.disk.crash(torn, &mut self.fault_rng);
         self.election.observe(now, idx, None);
-        self.trace.mark(now, format!("crash n{}{}", idx + 1, if lost > 0 { format!(" ({lost} unsynced writes lost)") } else { String::new() }));
+        self.trace.mark(
+            now,
+            format!(
+                "crash n{}{}",
+                idx + 1,
+                if lost > 0 {
+                    format!(" ({lost} unsynced writes lost)")
+                } else {
+                    String::new()
+                }
+            ),
+        );
     }
 
     /// Runs every event due at `idx`; the driver calls this each time it is woken.
@@ -257,13 +289,16 @@ impl<N: Node> World<N> {
                 NodeEvent::Msg { from, msg, epoch } => {
                     if !self.net.deliverable(from, idx, epoch) {
                         self.trace.stats.dropped += 1;
-                        self.trace.log(now, || format!("n{} -x n{} dropped in flight: {msg:?}", from + 1, idx + 1));
+                        self.trace.log(now, || {
+                            format!("n{} -x n{} dropped in flight: {msg:?}", from + 1, idx + 1)
+                        });
                         continue;
                     }
                     self.trace.stats.delivered += 1;
                     self.trace.feed(&[now, 1, from as u64, idx as u64]);
                     self.trace.feed_hash(&msg);
-                    self.trace.log(now, || format!("n{} -> n{} {msg:?}", from + 1, idx + 1));
+                    self.trace
+                        .log(now, || format!("n{} -> n{} {msg:?}", from + 1, idx + 1));
                     let from_id = self.cluster[from];
                     self.call(idx, now, |n, cx| n.on_message(cx, from_id, msg));
                 }
@@ -274,26 +309,43 @@ impl<N: Node> World<N> {
                     self.nodes[idx].timers.remove(&timer);
                     self.trace.stats.timers += 1;
                     self.trace.feed(&[now, 2, idx as u64, timer.0]);
-                    self.trace.log(now, || format!("n{} timer {}", idx + 1, timer.0));
+                    self.trace
+                        .log(now, || format!("n{} timer {}", idx + 1, timer.0));
                     self.call(idx, now, |n, cx| n.on_timer(cx, timer));
                 }
                 NodeEvent::Client { req, op } => {
                     self.trace.stats.client_requests += 1;
                     self.trace.feed(&[now, 3, idx as u64, req.0]);
-                    self.trace.log(now, || format!("n{} <- client {op} (req {})", idx + 1, req.0));
+                    self.trace.log(now, || {
+                        format!("n{} <- client {op} (req {})", idx + 1, req.0)
+                    });
                     self.call(idx, now, |n, cx| n.on_client(cx, req, op));
                 }
             }
         }
     }
 
-    fn call(&mut self, idx: usize, now: u64, f: impl FnOnce(&mut N, &mut Cx<'_, N::Msg, N::Record>)) {
+    fn call(
+        &mut self,
+        idx: usize,
+        now: u64,
+        f: impl FnOnce(&mut N, &mut Cx<'_, N::Msg, N::Record>),
+    ) {
         let mut effects = std::mem::take(&mut self.effects);
         let slot = &mut self.nodes[idx];
         let local = protocol::Instant(slot.clock.local(now));
-        let node = slot.node.as_mut().expect("handlers run only on a live node");
+        let node = slot
+            .node
+            .as_mut()
+            .expect("handlers run only on a live node");
         {
-            let mut cx = Cx::new(self.cluster[idx], &self.cluster, local, &mut slot.rng, &mut effects);
+            let mut cx = Cx::new(
+                self.cluster[idx],
+                &self.cluster,
+                local,
+                &mut slot.rng,
+                &mut effects,
+            );
             f(node, &mut cx);
         }
         let status = node.status();
@@ -305,7 +357,8 @@ impl<N: Node> World<N> {
             let before = self.nodes[idx].status.replace(status);
             if before.map(|b| (b.role, b.term)) != Some((status.role, status.term)) {
                 let term = status.term.map_or(String::new(), |t| format!(" {t}"));
-                self.trace.mark(now, format!("n{} {}{term}", idx + 1, status.role));
+                self.trace
+                    .mark(now, format!("n{} {}{term}", idx + 1, status.role));
             }
             self.election.observe(now, idx, Some(status));
         }
@@ -315,18 +368,40 @@ impl<N: Node> World<N> {
         match effect {
             Effect::Send { to, msg } => {
                 let to = to.0 as usize - 1;
-                assert!(to < self.nodes.len() && to != idx, "n{} sent to a node outside the cluster", idx + 1);
+                assert!(
+                    to < self.nodes.len() && to != idx,
+                    "n{} sent to a node outside the cluster",
+                    idx + 1
+                );
                 match self.net.transmit(idx, to) {
                     Transmit::Dropped(why) => {
                         self.trace.stats.dropped += 1;
-                        self.trace.log(now, || format!("n{} -x n{} {why}: {msg:?}", idx + 1, to + 1));
+                        self.trace.log(now, || {
+                            format!("n{} -x n{} {why}: {msg:?}", idx + 1, to + 1)
+                        });
                     }
                     Transmit::Arrives { delays, epoch } => {
                         if let Some(d) = delays[1] {
-                            self.schedule_node(to, now + d, NodeEvent::Msg { from: idx, msg: msg.clone(), epoch });
+                            self.schedule_node(
+                                to,
+                                now + d,
+                                NodeEvent::Msg {
+                                    from: idx,
+                                    msg: msg.clone(),
+                                    epoch,
+                                },
+                            );
                         }
                         if let Some(d) = delays[0] {
-                            self.schedule_node(to, now + d, NodeEvent::Msg { from: idx, msg, epoch });
+                            self.schedule_node(
+                                to,
+                                now + d,
+                                NodeEvent::Msg {
+                                    from: idx,
+                                    msg,
+                                    epoch,
+                                },
+                            );
                         }
                     }
                 }
@@ -344,8 +419,18 @@ impl<N: Node> World<N> {
             Effect::Reply { req, result } => {
                 if let Some(client) = self.requests.remove(&req) {
                     let delay = self.net.latency();
-                    self.trace.log(now, || format!("n{} reply req {}: {result:?}", idx + 1, req.0));
-                    self.schedule_client(client, now + delay, ClientEvent::Reply { req, from: idx, result });
+                    self.trace.log(now, || {
+                        format!("n{} reply req {}: {result:?}", idx + 1, req.0)
+                    });
+                    self.schedule_client(
+                        client,
+                        now + delay,
+                        ClientEvent::Reply {
+                            req,
+                            from: idx,
+                            result,
+                        },
+                    );
                 }
             }
             Effect::Persist { key, value } => self.nodes[idx].disk.persist(key, value),
@@ -380,24 +465,42 @@ impl<N: Node> World<N> {
                         self.schedule_client(idx, now + interval, ClientEvent::Tick);
                     }
                     let req = RequestId(self.next_req);
-                    let action = self.clients[idx].client.on_tick(now, req, nodes, &mut self.history);
+                    let action =
+                        self.clients[idx]
+                            .client
+                            .on_tick(now, req, nodes, &mut self.history);
                     if action.is_some() {
                         self.fresh_req(idx);
-                        let deadline = self.clients[idx].client.outstanding.as_ref().map_or(now, |o| o.deadline_ns);
+                        let deadline = self.clients[idx]
+                            .client
+                            .outstanding
+                            .as_ref()
+                            .map_or(now, |o| o.deadline_ns);
                         self.schedule_client(idx, deadline, ClientEvent::Timeout { req });
                     }
                     action
                 }
                 ClientEvent::Reply { req, from, result } => {
                     let next = RequestId(self.next_req);
-                    let action = self.clients[idx].client.on_reply(now, req, from, result, next, nodes, &mut self.history);
+                    let action = self.clients[idx].client.on_reply(
+                        now,
+                        req,
+                        from,
+                        result,
+                        next,
+                        nodes,
+                        &mut self.history,
+                    );
                     if let Some(client::Action::Send { .. }) = action {
                         self.fresh_req(idx);
                     }
                     action
                 }
                 ClientEvent::Timeout { req } => {
-                    if self.clients[idx].client.on_timeout(now, req, &mut self.history) {
+                    if self.clients[idx]
+                        .client
+                        .on_timeout(now, req, &mut self.history)
+                    {
                         self.requests.retain(|_, c| *c != idx);
                     }
                     None
@@ -405,7 +508,9 @@ impl<N: Node> World<N> {
             };
             if let Some(client::Action::Send { req, op, target }) = action {
                 self.trace.feed(&[now, 5, idx as u64, target as u64, req.0]);
-                self.trace.log(now, || format!("client {idx} -> n{} {op} (req {})", target + 1, req.0));
+                self.trace.log(now, || {
+                    format!("client {idx} -> n{} {op} (req {})", target + 1, req.0)
+                });
                 let delay = self.net.latency();
                 self.schedule_node(target, now + delay, NodeEvent::Client { req, op });
             }
@@ -427,7 +532,9 @@ impl<N: Node> Future for Driver<N> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let world = self.world.clone();
-        let mut w = world.lock().expect("a handler panicked while holding the world");
+        let mut w = world
+            .lock()
+            .expect("a handler panicked while holding the world");
         if !self.booted {
             self.booted = true;
             if self.is_client {

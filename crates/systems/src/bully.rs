@@ -482,6 +482,7 @@ impl Node for Bully {
             },
             term: None,
             commit: None,
+            scope: NodeStatus::ALL,
         }
     }
 

@@ -151,6 +151,8 @@ const MAX_RECOVERY_BATCHES: usize = 10_000;
 const MASTER: NodeId = NodeId(1);
 const JNT_NODE: NodeId = NodeId(2);
 const OTHERS_NODE: NodeId = NodeId(3);
+const SCOPE_JNT: u64 = 1;
+const SCOPE_OTHERS: u64 = 2;
 
 #[derive(Clone, Debug)]
 enum Pending {
@@ -585,6 +587,13 @@ impl Node for FragmentFailover {
             },
             term: None,
             commit: None,
+            // Failover splits the riders by courier: node 2 masters JNT, node 3 the rest.
+            // Node 1 masters everything, so it conflicts with either.
+            scope: match self.id {
+                JNT_NODE => SCOPE_JNT,
+                OTHERS_NODE => SCOPE_OTHERS,
+                _ => NodeStatus::ALL,
+            },
         }
     }
 

@@ -493,6 +493,7 @@ impl Node for QuorumKv {
             },
             term: Some(Term(self.term)),
             commit: None,
+            scope: NodeStatus::ALL,
         }
     }
 

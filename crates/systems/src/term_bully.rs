@@ -506,6 +506,7 @@ impl Node for TermBully {
                 role: Role::Observer,
                 term: None,
                 commit: None,
+                scope: NodeStatus::ALL,
             },
             Part::Database(d) => NodeStatus {
                 role: if d.coordinator {
@@ -515,6 +516,7 @@ impl Node for TermBully {
                 },
                 term: Some(Term(d.term.unwrap_or(0))),
                 commit: None,
+                scope: NodeStatus::ALL,
             },
         }
     }

@@ -8,8 +8,11 @@ use protocol::{NodeId, StateView};
 
 /// `states`: the final data of each live replica (observers excluded).
 pub fn check(states: &[(NodeId, StateView)]) -> Vec<Violation> {
-    let Some((first, reference)) = states.first() else { return Vec::new() };
-    let differing: Vec<&(NodeId, StateView)> = states.iter().filter(|(_, s)| s != reference).collect();
+    let Some((first, reference)) = states.first() else {
+        return Vec::new();
+    };
+    let differing: Vec<&(NodeId, StateView)> =
+        states.iter().filter(|(_, s)| s != reference).collect();
     if differing.is_empty() {
         return Vec::new();
     }
@@ -20,7 +23,11 @@ pub fn check(states: &[(NodeId, StateView)]) -> Vec<Violation> {
         detail: format!(
             "{first} and {other} differ after quiescing: {}{}",
             first_difference(reference, state),
-            if differing.len() > 1 { format!(" ({} replicas differ from {first})", differing.len()) } else { String::new() }
+            if differing.len() > 1 {
+                format!(" ({} replicas differ from {first})", differing.len())
+            } else {
+                String::new()
+            }
         ),
     }]
 }
@@ -41,7 +48,11 @@ fn first_difference(a: &StateView, b: &StateView) -> String {
         (StateView::Elements(x), StateView::Elements(y)) => {
             let only_a: Vec<&u64> = x.iter().filter(|e| !y.contains(e)).take(5).collect();
             let only_b: Vec<&u64> = y.iter().filter(|e| !x.contains(e)).take(5).collect();
-            format!("{} vs {} elements; only in the first {only_a:?}, only in the second {only_b:?}", x.len(), y.len())
+            format!(
+                "{} vs {} elements; only in the first {only_a:?}, only in the second {only_b:?}",
+                x.len(),
+                y.len()
+            )
         }
         _ => "different kinds of data".into(),
     }
@@ -58,6 +69,10 @@ mod tests {
         assert!(check(&[(NodeId(1), a.clone()), (NodeId(2), a.clone())]).is_empty());
         let v = check(&[(NodeId(1), a), (NodeId(2), b)]);
         assert_eq!(v.len(), 1);
-        assert!(v[0].detail.contains("only in the first [2]"), "{}", v[0].detail);
+        assert!(
+            v[0].detail.contains("only in the first [2]"),
+            "{}",
+            v[0].detail
+        );
     }
 }

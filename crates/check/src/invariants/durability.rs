@@ -38,14 +38,19 @@ pub fn check(history: &History, states: &[(NodeId, StateView)]) -> Vec<Violation
         for problem in judge(&writes, state) {
             missing += 1;
             if out.len() < MAX_REPORTED {
-                out.push(Violation { invariant: "durability", at_ns: None, detail: format!("{node}: {problem}") });
+                out.push(Violation {
+                    invariant: "durability",
+                    at_ns: None,
+                    detail: format!("{node}: {problem}"),
+                });
             }
         }
     }
     if missing > out.len() {
         let shown = out.len();
         if let Some(last) = out.last_mut() {
-            last.detail.push_str(&format!(" (and {} more)", missing - shown));
+            last.detail
+                .push_str(&format!(" (and {} more)", missing - shown));
         }
     }
     out
@@ -59,7 +64,12 @@ fn writes(history: &History) -> Vec<Write> {
             EventKind::Invoke => {
                 if !e.op.is_read() {
                     open.insert(e.process, out.len());
-                    out.push(Write { op: e.op.clone(), invoke_ns: e.time_ns, complete_ns: None, acked: false });
+                    out.push(Write {
+                        op: e.op.clone(),
+                        invoke_ns: e.time_ns,
+                        complete_ns: None,
+                        acked: false,
+                    });
                 }
             }
             kind => {
@@ -98,8 +108,14 @@ fn judge(writes: &[Write], state: &StateView) -> Vec<String> {
             keys.sort_unstable();
             keys.dedup();
             for key in keys {
-                let on_key: Vec<&Write> = writes.iter().filter(|w| w.op.key() == Some(key)).collect();
-                judge_key(key, &on_key, map.get(key).map(String::as_str), &mut problems);
+                let on_key: Vec<&Write> =
+                    writes.iter().filter(|w| w.op.key() == Some(key)).collect();
+                judge_key(
+                    key,
+                    &on_key,
+                    map.get(key).map(String::as_str),
+                    &mut problems,
+                );
             }
         }
         StateView::Nothing => {}
@@ -108,17 +124,26 @@ fn judge(writes: &[Write], state: &StateView) -> Vec<String> {
 }
 
 fn is_overwrite(op: &ClientOp) -> bool {
-    matches!(op, ClientOp::Put { .. } | ClientOp::Delete { .. } | ClientOp::Cas { .. })
+    matches!(
+        op,
+        ClientOp::Put { .. } | ClientOp::Delete { .. } | ClientOp::Cas { .. }
+    )
 }
 
 fn judge_key(key: &str, on_key: &[&Write], value: Option<&str>, problems: &mut Vec<String>) {
-    let tokens: Vec<&str> = value.map(|v| v.split_whitespace().collect()).unwrap_or_default();
+    let tokens: Vec<&str> = value
+        .map(|v| v.split_whitespace().collect())
+        .unwrap_or_default();
     for w in on_key.iter().filter(|w| w.acked) {
         if let ClientOp::Append { value: token, .. } = &w.op {
             let token = token.trim();
-            let overwritten = on_key.iter().any(|o| is_overwrite(&o.op) && o.invoke_ns >= w.invoke_ns);
+            let overwritten = on_key
+                .iter()
+                .any(|o| is_overwrite(&o.op) && o.invoke_ns >= w.invoke_ns);
             if !overwritten && !tokens.contains(&token) {
-                problems.push(format!("acknowledged append {token} to {key} is missing (value {value:?})"));
+                problems.push(format!(
+                    "acknowledged append {token} to {key} is missing (value {value:?})"
+                ));
             }
         }
     }
@@ -135,9 +160,15 @@ fn judge_key(key: &str, on_key: &[&Write], value: Option<&str>, problems: &mut V
             })
         })
         .collect();
-    let append_token = |t: &str| on_key.iter().any(|w| matches!(&w.op, ClientOp::Append { value, .. } if value.trim() == t));
+    let append_token = |t: &str| {
+        on_key
+            .iter()
+            .any(|w| matches!(&w.op, ClientOp::Append { value, .. } if value.trim() == t))
+    };
     let explained = frontier.iter().any(|w| match &w.op {
-        ClientOp::Put { value: v, .. } | ClientOp::Cas { new: v, .. } => tokens.first() == Some(&v.as_str()),
+        ClientOp::Put { value: v, .. } | ClientOp::Cas { new: v, .. } => {
+            tokens.first() == Some(&v.as_str())
+        }
         ClientOp::Delete { .. } => tokens.first().is_none_or(|t| append_token(t)),
         _ => false,
     });
@@ -148,7 +179,9 @@ fn judge_key(key: &str, on_key: &[&Write], value: Option<&str>, problems: &mut V
             .map(|w| w.op.to_string())
             .collect::<Vec<_>>()
             .join(", ");
-        problems.push(format!("{key} = {value:?}, but the last acknowledged write was {latest}"));
+        problems.push(format!(
+            "{key} = {value:?}, but the last acknowledged write was {latest}"
+        ));
     }
 }
 
@@ -160,11 +193,20 @@ mod tests {
 
     fn ev(process: u64, kind: EventKind, op: ClientOp, t: u64) -> Event {
         let output = (kind == EventKind::Ok).then_some(OpOutput::Done);
-        Event { process, kind, op, output, time_ns: t }
+        Event {
+            process,
+            kind,
+            op,
+            output,
+            time_ns: t,
+        }
     }
 
     fn put(v: &str) -> ClientOp {
-        ClientOp::Put { key: "k".into(), value: v.into() }
+        ClientOp::Put {
+            key: "k".into(),
+            value: v.into(),
+        }
     }
 
     fn kv(v: Option<&str>) -> Vec<(NodeId, StateView)> {
@@ -196,12 +238,28 @@ mod tests {
     #[test]
     fn acknowledged_add_and_append_must_survive() {
         let add = ClientOp::SetAdd { element: 7 };
-        let h = History { events: vec![ev(0, EventKind::Invoke, add.clone(), 1), ev(0, EventKind::Ok, add, 2)] };
+        let h = History {
+            events: vec![
+                ev(0, EventKind::Invoke, add.clone(), 1),
+                ev(0, EventKind::Ok, add, 2),
+            ],
+        };
         assert!(check(&h, &[(NodeId(1), StateView::Elements(vec![7]))]).is_empty());
-        assert_eq!(check(&h, &[(NodeId(2), StateView::Elements(vec![]))]).len(), 1);
+        assert_eq!(
+            check(&h, &[(NodeId(2), StateView::Elements(vec![]))]).len(),
+            1
+        );
 
-        let app = ClientOp::Append { key: "k".into(), value: "c0-1 ".into() };
-        let h = History { events: vec![ev(0, EventKind::Invoke, app.clone(), 1), ev(0, EventKind::Ok, app, 2)] };
+        let app = ClientOp::Append {
+            key: "k".into(),
+            value: "c0-1 ".into(),
+        };
+        let h = History {
+            events: vec![
+                ev(0, EventKind::Invoke, app.clone(), 1),
+                ev(0, EventKind::Ok, app, 2),
+            ],
+        };
         assert!(check(&h, &kv(Some("c9-9 c0-1 "))).is_empty());
         assert_eq!(check(&h, &kv(Some("c9-9 "))).len(), 1);
     }

@@ -14,8 +14,8 @@ use std::collections::BTreeMap;
 pub struct ElectionSafety {
     /// For each term, the first node seen leading it.
     leader_of_term: BTreeMap<Term, usize>,
-    /// Term-less systems: which nodes act as master right now.
-    masters: Vec<bool>,
+    /// Term-less systems: the write scopes each node masters right now (0: none).
+    masters: Vec<u64>,
     violations: Vec<Violation>,
     /// Evidence beyond the first few violations is counted, not kept.
     pub extra: usize,
@@ -26,7 +26,12 @@ pub const MAX_KEPT: usize = 8;
 
 impl ElectionSafety {
     pub fn new(nodes: usize, _has_terms: bool) -> ElectionSafety {
-        ElectionSafety { leader_of_term: BTreeMap::new(), masters: vec![false; nodes], violations: Vec::new(), extra: 0 }
+        ElectionSafety {
+            leader_of_term: BTreeMap::new(),
+            masters: vec![0; nodes],
+            violations: Vec::new(),
+            extra: 0,
+        }
     }
 
     fn record(&mut self, v: Violation) {
@@ -48,31 +53,46 @@ impl ElectionSafety {
                 Some(&first) if first != idx => self.record(Violation {
                     invariant: "election-safety",
                     at_ns: Some(now_ns),
-                    detail: format!("n{} and n{} both leader in term {}", first + 1, idx + 1, term.0),
+                    detail: format!(
+                        "n{} and n{} both leader in term {}",
+                        first + 1,
+                        idx + 1,
+                        term.0
+                    ),
                 }),
                 Some(_) => {}
             },
             Some(_) => {}
             None => {
                 let was = self.masters[idx];
-                self.masters[idx] = leads && status.is_some();
-                if leads && !was {
+                let scope = match status {
+                    Some(s) if leads => s.scope,
+                    _ => 0,
+                };
+                self.masters[idx] = scope;
+                // Newly mastered scopes that another node already masters: split brain.
+                let gained = scope & !was;
+                if gained != 0 {
                     let others: Vec<String> = (0..self.masters.len())
-                        .filter(|&i| i != idx && self.masters[i])
+                        .filter(|&i| i != idx && self.masters[i] & gained != 0)
                         .map(|i| format!("n{}", i + 1))
                         .collect();
                     if !others.is_empty() {
                         self.record(Violation {
                             invariant: "election-safety",
                             at_ns: Some(now_ns),
-                            detail: format!("n{} became master while {} still acted as master", idx + 1, others.join(", ")),
+                            detail: format!(
+                                "n{} became master while {} still acted as master",
+                                idx + 1,
+                                others.join(", ")
+                            ),
                         });
                     }
                 }
             }
         }
         if status.is_none() {
-            self.masters[idx] = false;
+            self.masters[idx] = 0;
         }
     }
 
@@ -87,7 +107,12 @@ mod tests {
     use protocol::LogIndex;
 
     fn st(role: Role, term: Option<u64>) -> Option<NodeStatus> {
-        Some(NodeStatus { role, term: term.map(Term), commit: Some(LogIndex(0)) })
+        Some(NodeStatus {
+            role,
+            term: term.map(Term),
+            commit: Some(LogIndex(0)),
+            scope: NodeStatus::ALL,
+        })
     }
 
     #[test]
@@ -98,7 +123,9 @@ mod tests {
         assert!(e.violations().is_empty(), "different terms are fine");
         e.observe(3, 2, st(Role::Leader, Some(2)));
         assert_eq!(e.violations().len(), 1);
-        assert!(e.violations()[0].detail.contains("n2 and n3 both leader in term 2"));
+        assert!(e.violations()[0]
+            .detail
+            .contains("n2 and n3 both leader in term 2"));
     }
 
     #[test]
@@ -110,9 +137,33 @@ mod tests {
         assert!(e.violations().is_empty(), "a crashed master no longer acts");
         e.observe(4, 0, st(Role::Leader, None));
         assert_eq!(e.violations().len(), 1);
-        assert!(e.violations()[0].detail.contains("n1 became master while n2"));
+        assert!(e.violations()[0]
+            .detail
+            .contains("n1 became master while n2"));
         e.observe(5, 1, st(Role::Follower, None));
         e.observe(6, 1, st(Role::Leader, None));
         assert_eq!(e.violations().len(), 2);
+    }
+
+    #[test]
+    fn masters_of_disjoint_scopes_do_not_conflict() {
+        let scoped = |scope| {
+            Some(NodeStatus {
+                role: Role::Leader,
+                term: None,
+                commit: None,
+                scope,
+            })
+        };
+        let mut e = ElectionSafety::new(3, false);
+        e.observe(1, 1, scoped(1));
+        e.observe(2, 2, scoped(2));
+        assert!(e.violations().is_empty());
+        e.observe(3, 0, scoped(NodeStatus::ALL));
+        assert_eq!(
+            e.violations().len(),
+            1,
+            "the whole-data master overlaps both"
+        );
     }
 }

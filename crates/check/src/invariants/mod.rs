@@ -25,7 +25,12 @@ impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.invariant)?;
         if let Some(t) = self.at_ns {
-            write!(f, " at {}.{:03}s", t / 1_000_000_000, (t / 1_000_000) % 1000)?;
+            write!(
+                f,
+                " at {}.{:03}s",
+                t / 1_000_000_000,
+                (t / 1_000_000) % 1000
+            )?;
         }
         write!(f, ": {}", self.detail)
     }

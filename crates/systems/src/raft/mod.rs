@@ -327,6 +327,7 @@ impl Node for Raft {
             },
             term: Some(self.current_term),
             commit: Some(self.commit_index),
+            scope: NodeStatus::ALL,
         }
     }
 
