@@ -49,7 +49,7 @@ fn expected(text: &str) -> String {
 /// The inverse of [`parse`], for summaries: `1.5s`, `250ms`.
 pub fn render(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms % 1000 == 0 {
+    if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else if ms >= 1000 {
         format!("{:.3}s", d.as_secs_f64())

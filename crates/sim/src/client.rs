@@ -174,6 +174,8 @@ impl Client {
     }
 
     /// The reply to `req` from node `from`. `next_req` names a redirected attempt.
+    // The world owns the request-id counter and the history; both come in by argument.
+    #[allow(clippy::too_many_arguments)]
     pub fn on_reply(
         &mut self,
         now_ns: u64,

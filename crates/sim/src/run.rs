@@ -131,6 +131,7 @@ where
                 up: false,
                 paused: false,
                 booted_ns: 0,
+                crashed_before: false,
             }
         })
         .collect();
@@ -217,17 +218,17 @@ where
             "quiesce: clients stop, network heals, nodes restart".into(),
         );
     }
-    for i in 0..n {
+    for (i, &id) in madsim_ids.iter().enumerate() {
         let (up, paused) = {
             let w = world.lock().expect("world");
             (w.nodes[i].up, w.nodes[i].paused)
         };
         if paused {
             world.lock().expect("world").nodes[i].paused = false;
-            handle.resume(madsim_ids[i]);
+            handle.resume(id);
         }
         if !up {
-            handle.restart(madsim_ids[i]);
+            handle.restart(id);
         }
     }
     madsim::time::sleep_until(start + sc.duration + sc.quiesce).await;

@@ -48,8 +48,22 @@ impl SystemSummary {
 pub fn reproduce(sc: &Scenario, system: &str, seed: u64) -> String {
     format!(
         "cargo run --release -- replay {} --system {system} --seed {seed}",
-        sc.path.display()
+        display_path(&sc.path)
     )
+}
+
+/// A scenario's path as a user at the workspace root types it: files in a
+/// `sim-scenarios` folder print as `sim-scenarios/NAME.toml` wherever the process runs,
+/// so snapshots do not depend on the checkout's location.
+pub fn display_path(path: &std::path::Path) -> String {
+    let parent_is_scenarios = path
+        .parent()
+        .and_then(|p| p.file_name())
+        .is_some_and(|n| n == "sim-scenarios");
+    match (parent_is_scenarios, path.file_name()) {
+        (true, Some(name)) => format!("sim-scenarios/{}", name.to_string_lossy()),
+        _ => path.display().to_string(),
+    }
 }
 
 /// Runs `system` on every seed in `seeds` (and the pinned seed, for the timeline).

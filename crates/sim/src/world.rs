@@ -78,6 +78,12 @@ pub struct Mailbox<E> {
     waker: Option<Waker>,
 }
 
+impl<E> Default for Mailbox<E> {
+    fn default() -> Self {
+        Mailbox::new()
+    }
+}
+
 impl<E> Mailbox<E> {
     pub fn new() -> Mailbox<E> {
         Mailbox {
@@ -109,6 +115,8 @@ pub struct NodeSlot<N: Node> {
     pub paused: bool,
     /// When the current incarnation booted; packets that arrived earlier met a dead node.
     pub booted_ns: u64,
+    /// Set at the first crash: later boots are restarts, worth a timeline line.
+    pub crashed_before: bool,
 }
 
 pub struct ClientSlot {
@@ -261,6 +269,7 @@ impl<N: Node> World<N> {
         slot.mailbox.waker = None;
         slot.timers.clear();
         slot.status = None;
+        slot.crashed_before = true;
         let lost = slot.disk.crash(torn, &mut self.fault_rng);
         self.election.observe(now, idx, None);
         self.trace.mark(
@@ -355,7 +364,10 @@ impl<N: Node> World<N> {
         self.effects = effects;
         if self.nodes[idx].status != Some(status) {
             let before = self.nodes[idx].status.replace(status);
-            if before.map(|b| (b.role, b.term)) != Some((status.role, status.term)) {
+            // A first boot's initial status is noise; a restart's (term read back from
+            // disk) is not.
+            let first_boot = before.is_none() && !self.nodes[idx].crashed_before;
+            if !first_boot && before.map(|b| (b.role, b.term)) != Some((status.role, status.term)) {
                 let term = status.term.map_or(String::new(), |t| format!(" {t}"));
                 self.trace
                     .mark(now, format!("n{} {}{term}", idx + 1, status.role));
