@@ -9,6 +9,21 @@
 use protocol::{ClientOp, OpOutput};
 use std::fmt;
 
+pub mod edn;
+pub mod jepsen;
+pub mod linearizable;
+pub mod model;
+pub mod ops;
+pub mod report;
+pub mod set;
+
+pub use jepsen::{parse_history, Format, InputError, Parsed};
+pub use linearizable::{check_linearizable, Counterexample, KeyFailure, LinOptions, Verdict};
+pub use model::Model;
+pub use ops::{operations, HistoryError, Operation};
+pub use report::{check_history_file, check_history_text, exit_code, CheckReport};
+pub use set::{check_set, SetReport};
+
 /// Completion kinds, and the invocation itself.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum EventKind {

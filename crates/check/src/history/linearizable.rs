@@ -1,0 +1,425 @@
+//! Linearizability (Herlihy & Wing 1990), decided by the Wing & Gong 1993 search with
+//! Lowe's 2017 memoization of (set of linearized operations, model state), as Porcupine
+//! implements it: a doubly linked list of call and return entries ordered by real time;
+//! linearizing an operation "lifts" its call and return out of the list, backtracking
+//! "unlifts" them; a cache of (bitset, state) prunes configurations already explored.
+//! Histories are split per key first (P-compositionality, Horn & Kroening 2015): a
+//! history is linearizable iff each key's sub-history is.
+//!
+//! Indeterminate operations (`info`, or pending at the end) get a return time of
+//! infinity and may be linearized at any point after their call, or never: once every
+//! determinate operation is placed, the rest are left out.
+
+use super::model::{KeyModel, MapModel, Model, Outcome, SeqModel, SetModel};
+use super::ops::{operations, HistoryError, Operation};
+use super::History;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::hash::Hash;
+use std::time::Duration;
+
+/// How to check.
+#[derive(Clone, Debug)]
+pub struct LinOptions {
+    /// Past this much wall-clock work the verdict is `Unknown`.
+    pub budget: Duration,
+    /// Check each key on its own (P-compositionality). Off only to measure what it saves.
+    pub partition: bool,
+    /// A missing key reads as `""` (Porcupine's kv lab).
+    pub missing_reads_empty: bool,
+    /// A `fail` cas ran its compare and found a different value, so it constrains the
+    /// order like a read (etcd's `:fail :cas`, per the corpus README). Off: a `fail`
+    /// only says the operation did not take effect (e.g. not leader), and is dropped.
+    pub fail_cas_is_mismatch: bool,
+}
+
+impl Default for LinOptions {
+    fn default() -> LinOptions {
+        LinOptions {
+            budget: Duration::from_secs(10),
+            partition: true,
+            missing_reads_empty: false,
+            fail_cas_is_mismatch: false,
+        }
+    }
+}
+
+/// The outcome of a check.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Linearizable,
+    NotLinearizable(Counterexample),
+    /// The budget ran out before a verdict; says which keys were left undecided.
+    Unknown {
+        undecided: Vec<String>,
+    },
+}
+
+impl Verdict {
+    pub fn is_linearizable(&self) -> bool {
+        matches!(self, Verdict::Linearizable)
+    }
+}
+
+/// Every key whose sub-history is not linearizable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Counterexample {
+    pub failures: Vec<KeyFailure>,
+}
+
+/// Why one key's sub-history is not linearizable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyFailure {
+    /// The key (empty for a single register or the set).
+    pub key: String,
+    /// The longest order of operations the search found consistent with the model, each
+    /// rendered by [`Operation::summary`].
+    pub prefix: Vec<String>,
+    /// The model state after the prefix.
+    pub state: String,
+    /// The operation that had to be placed next (its response had arrived) but was
+    /// inconsistent with every order tried.
+    pub blocked: String,
+    /// Operations still open at that point that were tried before it and rejected.
+    pub pending: Vec<String>,
+}
+
+/// How many prefix operations a rendering shows; the rest are elided.
+const SHOWN_PREFIX: usize = 20;
+
+impl fmt::Display for Counterexample {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for k in &self.failures {
+            let name = if k.key.is_empty() {
+                "the object".to_string()
+            } else {
+                format!("key {:?}", k.key)
+            };
+            writeln!(f, "{name} is not linearizable.")?;
+            writeln!(
+                f,
+                "  Longest linearizable prefix: {} operations, leaving state {}:",
+                k.prefix.len(),
+                k.state
+            )?;
+            let skip = k.prefix.len().saturating_sub(SHOWN_PREFIX);
+            if skip > 0 {
+                writeln!(f, "    ... {skip} earlier operations")?;
+            }
+            for (i, p) in k.prefix.iter().enumerate().skip(skip) {
+                writeln!(f, "    {:>4}. {p}", i + 1)?;
+            }
+            writeln!(f, "  Cannot place next: {}", k.blocked)?;
+            writeln!(
+                f,
+                "    (its response arrived, so it must come next or after an operation still \
+                 open, but no such order matches the model)"
+            )?;
+            if !k.pending.is_empty() {
+                writeln!(f, "  Also open then: ")?;
+                for p in &k.pending {
+                    writeln!(f, "    - {p}")?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Verdict::Linearizable => writeln!(f, "linearizable"),
+            Verdict::NotLinearizable(c) => {
+                writeln!(f, "NOT linearizable")?;
+                write!(f, "{c}")
+            }
+            Verdict::Unknown { undecided } => writeln!(
+                f,
+                "unknown: time budget exceeded with {} key(s) undecided: {}",
+                undecided.len(),
+                undecided
+                    .iter()
+                    .map(|k| format!("{k:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
+}
+
+/// A wall-clock deadline for checker work.
+pub(crate) struct Deadline {
+    end: Option<std::time::Instant>,
+}
+
+impl Deadline {
+    /// The one wall-clock read of the checkers. It bounds how long a check may run; it
+    /// never decides a verdict other than `Unknown`, and nothing deterministic (a
+    /// simulation, its trace) depends on it.
+    #[allow(clippy::disallowed_methods)]
+    fn now() -> std::time::Instant {
+        std::time::Instant::now()
+    }
+
+    pub(crate) fn after(budget: Duration) -> Deadline {
+        Deadline {
+            end: Deadline::now().checked_add(budget),
+        }
+    }
+
+    pub(crate) fn expired(&self) -> bool {
+        self.end.is_some_and(|end| Deadline::now() >= end)
+    }
+}
+
+/// Steps of the search between two clock reads (a power of two: checked with a mask).
+const CLOCK_EVERY: u64 = 1 << 10;
+
+/// Checks `h` against `model`.
+pub fn check_linearizable(
+    h: &History,
+    model: Model,
+    opts: &LinOptions,
+) -> Result<Verdict, HistoryError> {
+    let ops = operations(h)?;
+    check_operations(&ops, model, opts)
+}
+
+/// Checks already-paired operations (see [`operations`]).
+pub fn check_operations(
+    ops: &[Operation],
+    model: Model,
+    opts: &LinOptions,
+) -> Result<Verdict, HistoryError> {
+    // Group by key; the set is one object, and so is the whole map when not partitioning.
+    let mut groups: BTreeMap<String, Vec<(usize, Outcome)>> = BTreeMap::new();
+    for (i, o) in ops.iter().enumerate() {
+        if !model.accepts(&o.op) {
+            return Err(HistoryError {
+                event: o.invoke,
+                message: format!(
+                    "`{}` is not an operation of the {model} model; expected {}",
+                    o.op,
+                    match model {
+                        Model::CasRegister => "get, put (write) or cas",
+                        Model::Kv => "get, put, append, delete or cas",
+                        Model::Set => "add or read of the set",
+                    }
+                ),
+            });
+        }
+        let Some(outcome) = Outcome::of(o, opts.fail_cas_is_mismatch) else {
+            continue;
+        };
+        let key = match (model, opts.partition) {
+            (Model::Set, _) | (_, false) => String::new(),
+            _ => o.op.key().unwrap_or_default().to_string(),
+        };
+        groups.entry(key).or_default().push((i, outcome));
+    }
+    let deadline = Deadline::after(opts.budget);
+    let key_model = KeyModel {
+        missing_reads_empty: opts.missing_reads_empty,
+    };
+    let mut failures = Vec::new();
+    let mut undecided = Vec::new();
+    for (key, group) in &groups {
+        if !undecided.is_empty() {
+            undecided.push(key.clone());
+            continue;
+        }
+        let r = match (model, opts.partition) {
+            (Model::Set, _) => search(&SetModel, ops, group, &deadline),
+            (_, true) => search(&key_model, ops, group, &deadline),
+            (_, false) => search(&MapModel { key: key_model }, ops, group, &deadline),
+        };
+        match r {
+            Search::Ok => {}
+            Search::TimedOut => undecided.push(key.clone()),
+            Search::Fail(mut f) => {
+                f.key = key.clone();
+                failures.push(f);
+            }
+        }
+    }
+    Ok(if !failures.is_empty() {
+        // A violation found is definite even if other keys ran out of time.
+        Verdict::NotLinearizable(Counterexample { failures })
+    } else if !undecided.is_empty() {
+        Verdict::Unknown { undecided }
+    } else {
+        Verdict::Linearizable
+    })
+}
+
+enum Search {
+    Ok,
+    Fail(KeyFailure),
+    TimedOut,
+}
+
+const NONE: usize = usize::MAX;
+
+/// A fixed-size bitset of linearized operations, hashed and compared whole.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct Bits(Vec<u64>);
+
+impl Bits {
+    fn set(&mut self, i: usize) {
+        self.0[i / 64] |= 1 << (i % 64);
+    }
+    fn clear(&mut self, i: usize) {
+        self.0[i / 64] &= !(1 << (i % 64));
+    }
+}
+
+/// The Porcupine search over one sub-history. `group` lists (index into `ops`, outcome).
+fn search<M: SeqModel>(
+    model: &M,
+    ops: &[Operation],
+    group: &[(usize, Outcome)],
+    deadline: &Deadline,
+) -> Search
+where
+    M::State: Hash,
+{
+    let n = group.len();
+    // Entries: node 0 is the head sentinel; op j has its call at node 1 + 2j and its
+    // return at node 2 + 2j. Order them by time (event index); an indeterminate op returns
+    // at infinity, after everything.
+    let mut order: Vec<(usize, usize, usize)> = Vec::with_capacity(2 * n); // (time, tiebreak, node)
+    for (j, (i, outcome)) in group.iter().enumerate() {
+        let o = &ops[*i];
+        order.push((o.invoke, 0, 1 + 2 * j));
+        let ret = match outcome {
+            Outcome::Unknown => usize::MAX,
+            _ => o.complete.unwrap_or(usize::MAX),
+        };
+        order.push((ret, 1, 2 + 2 * j));
+    }
+    order.sort_unstable();
+    let size = 1 + 2 * n;
+    let mut next = vec![NONE; size];
+    let mut prev = vec![NONE; size];
+    let mut last = 0;
+    for &(_, _, node) in &order {
+        next[last] = node;
+        prev[node] = last;
+        last = node;
+    }
+    let is_call = |node: usize| node % 2 == 1;
+    let op_of = |node: usize| (node - 1) / 2;
+
+    let mut determinate_left = group
+        .iter()
+        .filter(|(_, o)| !matches!(o, Outcome::Unknown))
+        .count();
+    let mut linearized = Bits(vec![0; n.div_ceil(64)]);
+    // Memo of configurations already explored. A hash table is needed for speed; it is
+    // only probed for membership and never iterated, so its order cannot leak.
+    #[allow(clippy::disallowed_types)]
+    let mut cache: std::collections::HashSet<(Bits, M::State)> = std::collections::HashSet::new();
+    let mut calls: Vec<(usize, M::State)> = Vec::new();
+    let mut state = model.init();
+    let mut entry = next[0];
+    let mut steps: u64 = 0;
+    // Deepest failure seen: (prefix of op indexes in group, blocked op, state).
+    let mut best: Option<(Vec<usize>, usize, M::State, usize)> = None;
+
+    while next[0] != NONE {
+        if determinate_left == 0 {
+            return Search::Ok;
+        }
+        steps += 1;
+        if steps & (CLOCK_EVERY - 1) == 0 && deadline.expired() {
+            return Search::TimedOut;
+        }
+        if is_call(entry) {
+            let j = op_of(entry);
+            let (i, outcome) = &group[j];
+            let mut advanced = false;
+            if let Some(new_state) = model.step(&state, &ops[*i].op, outcome) {
+                let mut bits = linearized.clone();
+                bits.set(j);
+                if cache.insert((bits, new_state.clone())) {
+                    calls.push((entry, state));
+                    state = new_state;
+                    linearized.set(j);
+                    if !matches!(outcome, Outcome::Unknown) {
+                        determinate_left -= 1;
+                    }
+                    lift(&mut next, &mut prev, entry);
+                    entry = next[0];
+                    advanced = true;
+                }
+            }
+            if !advanced {
+                entry = next[entry];
+            }
+        } else {
+            // A return: its operation had to be linearized by now. Backtrack.
+            if best.as_ref().is_none_or(|b| calls.len() > b.0.len()) {
+                let prefix = calls.iter().map(|(e, _)| op_of(*e)).collect();
+                best = Some((prefix, op_of(entry), state.clone(), entry));
+            }
+            let Some((call, old)) = calls.pop() else {
+                break;
+            };
+            let j = op_of(call);
+            state = old;
+            linearized.clear(j);
+            if !matches!(group[j].1, Outcome::Unknown) {
+                determinate_left += 1;
+            }
+            unlift(&mut next, &mut prev, call);
+            entry = next[call];
+        }
+    }
+    if next[0] == NONE || determinate_left == 0 {
+        return Search::Ok;
+    }
+    let Some((prefix, blocked, st, ret_node)) = best else {
+        return Search::Ok;
+    };
+    // Ops whose call precedes the blocked return and which are not in the prefix were
+    // open at that point.
+    let in_prefix: std::collections::BTreeSet<usize> = prefix.iter().copied().collect();
+    let blocked_ret = ops[group[blocked].0].complete.unwrap_or(usize::MAX);
+    let _ = ret_node;
+    let pending = (0..n)
+        .filter(|j| *j != blocked && !in_prefix.contains(j))
+        .filter(|j| ops[group[*j].0].invoke < blocked_ret)
+        .take(SHOWN_PREFIX)
+        .map(|j| ops[group[j].0].summary())
+        .collect();
+    Search::Fail(KeyFailure {
+        key: String::new(),
+        prefix: prefix.iter().map(|j| ops[group[*j].0].summary()).collect(),
+        state: model.describe(&st),
+        blocked: ops[group[blocked].0].summary(),
+        pending,
+    })
+}
+
+/// Removes a call entry and its return entry (the return is always at node call + 1).
+fn lift(next: &mut [usize], prev: &mut [usize], call: usize) {
+    let ret = call + 1;
+    next[prev[call]] = next[call];
+    prev[next[call]] = prev[call];
+    next[prev[ret]] = next[ret];
+    if next[ret] != NONE {
+        prev[next[ret]] = prev[ret];
+    }
+}
+
+/// Puts back what [`lift`] removed, in reverse order.
+fn unlift(next: &mut [usize], prev: &mut [usize], call: usize) {
+    let ret = call + 1;
+    next[prev[ret]] = ret;
+    if next[ret] != NONE {
+        prev[next[ret]] = ret;
+    }
+    next[prev[call]] = call;
+    prev[next[call]] = call;
+}
