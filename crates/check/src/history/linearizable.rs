@@ -2,7 +2,9 @@
 //! Lowe's 2017 memoization of (set of linearized operations, model state), as Porcupine
 //! implements it: a doubly linked list of call and return entries ordered by real time;
 //! linearizing an operation "lifts" its call and return out of the list, backtracking
-//! "unlifts" them; a cache of (bitset, state) prunes configurations already explored.
+//! "unlifts" them; a cache of (bitset, state) prunes configurations already explored
+//! (extended: a configuration using a superset of another's indeterminate operations is
+//! pruned too, see `search`).
 //! Histories are split per key first (P-compositionality, Horn & Kroening 2015): a
 //! history is linearizable iff each key's sub-history is.
 //!
@@ -158,7 +160,7 @@ impl Deadline {
     /// never decides a verdict other than `Unknown`, and nothing deterministic (a
     /// simulation, its trace) depends on it.
     #[allow(clippy::disallowed_methods)]
-    fn now() -> std::time::Instant {
+    pub(crate) fn now() -> std::time::Instant {
         std::time::Instant::now()
     }
 
@@ -212,6 +214,10 @@ pub fn check_operations(
         let Some(outcome) = Outcome::of(o, opts.fail_cas_is_mismatch) else {
             continue;
         };
+        if outcome == Outcome::Unknown && o.op.is_read() {
+            // A read whose result nobody saw neither changes nor constrains anything.
+            continue;
+        }
         let key = match (model, opts.partition) {
             (Model::Set, _) | (_, false) => String::new(),
             _ => o.op.key().unwrap_or_default().to_string(),
@@ -272,6 +278,12 @@ impl Bits {
     fn clear(&mut self, i: usize) {
         self.0[i / 64] &= !(1 << (i % 64));
     }
+    fn get(&self, i: usize) -> bool {
+        self.0[i / 64] & (1 << (i % 64)) != 0
+    }
+    fn subset_of(&self, other: &Bits) -> bool {
+        self.0.iter().zip(&other.0).all(|(a, b)| a & !b == 0)
+    }
 }
 
 /// The Porcupine search over one sub-history. `group` lists (index into `ops`, outcome).
@@ -299,6 +311,25 @@ where
         order.push((ret, 1, 2 + 2 * j));
     }
     order.sort_unstable();
+    // Between two consecutive returns, the calls may be tried in any order without
+    // changing what the search explores. Try determinate operations first: an
+    // indeterminate one is more often right left for later (or never), so the search
+    // finds a linearization of a valid history sooner.
+    let mut segment = 0;
+    let mut keyed: Vec<(usize, bool, usize)> = Vec::with_capacity(order.len());
+    for &(_, kind, node) in &order {
+        if kind == 1 {
+            keyed.push((segment, true, node));
+            segment += 1;
+        } else {
+            let unknown = matches!(group[(node - 1) / 2].1, Outcome::Unknown);
+            keyed.push((segment, unknown, node));
+        }
+    }
+    // A stable sort keeps time order within each class, and a segment's return (marked
+    // like an indeterminate call) stays last in its segment, where it already was.
+    keyed.sort_by_key(|&(seg, unknown, _)| (seg, unknown));
+    let order: Vec<(usize, usize, usize)> = keyed.into_iter().map(|(_, _, n)| (0, 0, n)).collect();
     let size = 1 + 2 * n;
     let mut next = vec![NONE; size];
     let mut prev = vec![NONE; size];
@@ -311,16 +342,42 @@ where
     let is_call = |node: usize| node % 2 == 1;
     let op_of = |node: usize| (node - 1) / 2;
 
+    // Identical indeterminate operations are interchangeable: use them in invocation
+    // order. If a linearization uses a later one while an earlier twin is unused, swapping
+    // them gives another linearization (the earlier one was invoked sooner and neither
+    // ever returns), so this loses nothing and spares the search k! orders of k twins.
+    let mut twin_before = vec![NONE; n];
+    let mut last_of: BTreeMap<&protocol::ClientOp, usize> = BTreeMap::new();
+    let mut by_invoke: Vec<usize> = (0..n).collect();
+    by_invoke.sort_by_key(|j| ops[group[*j].0].invoke);
+    for j in by_invoke {
+        if matches!(group[j].1, Outcome::Unknown) {
+            if let Some(t) = last_of.insert(&ops[group[j].0].op, j) {
+                twin_before[j] = t;
+            }
+        }
+    }
     let mut determinate_left = group
         .iter()
         .filter(|(_, o)| !matches!(o, Outcome::Unknown))
         .count();
+    // Linearized operations, split: determinate ones, and indeterminate ones.
     let mut linearized = Bits(vec![0; n.div_ceil(64)]);
-    // Memo of configurations already explored. A hash table is needed for speed; it is
-    // only probed for membership and never iterated, so its order cannot leak.
+    let mut unknown_used = Bits(vec![0; n.div_ceil(64)]);
+    // Memo of configurations already explored: (determinate set, state) -> the sets of
+    // indeterminate operations used to get there. A configuration is skipped if an
+    // explored one had the same determinate set and state and used a subset of its
+    // indeterminate operations: every completion of the new one is a completion of the
+    // old one (the extra indeterminate operations can be left out, "never"), so Lowe's
+    // memoization stays sound while the 2^k ways of placing k indeterminate writes
+    // collapse. A hash table is needed for speed; it is only probed, never iterated, so
+    // its order cannot leak into any output.
     #[allow(clippy::disallowed_types)]
-    let mut cache: std::collections::HashSet<(Bits, M::State)> = std::collections::HashSet::new();
-    let mut calls: Vec<(usize, M::State)> = Vec::new();
+    let mut cache: std::collections::HashMap<(Bits, M::State, bool), Vec<Bits>> =
+        std::collections::HashMap::new();
+    let mut calls: Vec<(usize, M::State, bool)> = Vec::new();
+    // Whether the last operation linearized was indeterminate (see the pruning rules).
+    let mut after_unknown = false;
     let mut state = model.init();
     let mut entry = next[0];
     let mut steps: u64 = 0;
@@ -339,14 +396,38 @@ where
             let j = op_of(entry);
             let (i, outcome) = &group[j];
             let mut advanced = false;
-            if let Some(new_state) = model.step(&state, &ops[*i].op, outcome) {
-                let mut bits = linearized.clone();
-                bits.set(j);
-                if cache.insert((bits, new_state.clone())) {
-                    calls.push((entry, state));
+            let unknown = matches!(outcome, Outcome::Unknown);
+            let twin_unused = twin_before[j] != NONE && !unknown_used.get(twin_before[j]);
+            // Pruning rules, each sound by an exchange argument: any linearization that
+            // breaks one can be shortened into one that keeps it, by leaving out an
+            // indeterminate operation ("never"), or by using an earlier twin.
+            // 1. Identical indeterminate operations are used in invocation order.
+            // 2. An indeterminate operation that changes nothing is left out.
+            // 3. An indeterminate operation directly followed by a blind overwrite (put,
+            //    delete) is left out: nothing observed its effect.
+            // Rule 3 depends on the last operation, so the memo key includes it.
+            if twin_unused || (after_unknown && model.overwrites(&ops[*i].op)) {
+                // Skipped (rules 1, 3).
+            } else if let Some(new_state) = model
+                .step(&state, &ops[*i].op, outcome)
+                .filter(|s| !unknown || *s != state)
+            {
+                let (mut det, mut unk) = (linearized.clone(), unknown_used.clone());
+                if unknown {
+                    unk.set(j);
+                } else {
+                    det.set(j);
+                }
+                let seen = cache.entry((det, new_state.clone(), unknown)).or_default();
+                if !seen.iter().any(|s| s.subset_of(&unk)) {
+                    seen.push(unk);
+                    calls.push((entry, state, after_unknown));
                     state = new_state;
-                    linearized.set(j);
-                    if !matches!(outcome, Outcome::Unknown) {
+                    after_unknown = unknown;
+                    if unknown {
+                        unknown_used.set(j);
+                    } else {
+                        linearized.set(j);
                         determinate_left -= 1;
                     }
                     lift(&mut next, &mut prev, entry);
@@ -360,16 +441,19 @@ where
         } else {
             // A return: its operation had to be linearized by now. Backtrack.
             if best.as_ref().is_none_or(|b| calls.len() > b.0.len()) {
-                let prefix = calls.iter().map(|(e, _)| op_of(*e)).collect();
+                let prefix = calls.iter().map(|(e, _, _)| op_of(*e)).collect();
                 best = Some((prefix, op_of(entry), state.clone(), entry));
             }
-            let Some((call, old)) = calls.pop() else {
+            let Some((call, old, was_after_unknown)) = calls.pop() else {
                 break;
             };
             let j = op_of(call);
             state = old;
-            linearized.clear(j);
-            if !matches!(group[j].1, Outcome::Unknown) {
+            after_unknown = was_after_unknown;
+            if matches!(group[j].1, Outcome::Unknown) {
+                unknown_used.clear(j);
+            } else {
+                linearized.clear(j);
                 determinate_left += 1;
             }
             unlift(&mut next, &mut prev, call);

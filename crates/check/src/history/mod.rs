@@ -9,7 +9,9 @@
 use protocol::{ClientOp, OpOutput};
 use std::fmt;
 
+pub mod bench;
 pub mod edn;
+pub mod generate;
 pub mod jepsen;
 pub mod linearizable;
 pub mod model;
@@ -17,6 +19,7 @@ pub mod ops;
 pub mod report;
 pub mod set;
 
+pub use bench::{bench_corpus, BenchReport};
 pub use jepsen::{parse_history, Format, InputError, Parsed};
 pub use linearizable::{check_linearizable, Counterexample, KeyFailure, LinOptions, Verdict};
 pub use model::Model;

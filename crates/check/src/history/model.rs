@@ -95,6 +95,12 @@ pub trait SeqModel {
     /// The state after `op` with `outcome`, or `None` if that outcome is impossible here.
     fn step(&self, s: &Self::State, op: &ClientOp, outcome: &Outcome) -> Option<Self::State>;
     fn describe(&self, s: &Self::State) -> String;
+    /// Whether `op`, whatever its outcome, replaces the whole state without reading it
+    /// (a blind write): then an indeterminate operation just before it had no visible
+    /// effect, which lets the search skip that order.
+    fn overwrites(&self, _op: &ClientOp) -> bool {
+        false
+    }
 }
 
 /// One key's value. With `missing_reads_empty` (Porcupine's kv lab), a missing key reads
@@ -163,6 +169,10 @@ impl SeqModel for KeyModel {
             }
             ClientOp::SetAdd { .. } | ClientOp::SetRead => None,
         }
+    }
+
+    fn overwrites(&self, op: &ClientOp) -> bool {
+        matches!(op, ClientOp::Put { .. } | ClientOp::Delete { .. })
     }
 
     fn describe(&self, s: &Option<String>) -> String {

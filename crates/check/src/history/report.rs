@@ -65,6 +65,17 @@ pub fn check_history_text(
     model: Model,
     budget: Duration,
 ) -> Result<CheckReport, InputError> {
+    check_text(text, model, budget, true)
+}
+
+/// As [`check_history_text`]; `partition: false` checks the map as one object (only to
+/// measure what per-key partitioning saves).
+pub(crate) fn check_text(
+    text: &str,
+    model: Model,
+    budget: Duration,
+    partition: bool,
+) -> Result<CheckReport, InputError> {
     let parsed = parse_history(text, model)?;
     let line_of = |event: usize| parsed.lines.get(event).copied().unwrap_or(0);
     let ops = operations(&parsed.history).map_err(|e| InputError {
@@ -74,7 +85,7 @@ pub fn check_history_text(
     })?;
     let opts = LinOptions {
         budget,
-        partition: true,
+        partition,
         missing_reads_empty: parsed.format == Format::Edn && !reads_nil(&ops),
         // The etcd log convention (corpus README): a failed cas ran its compare.
         fail_cas_is_mismatch: parsed.format == Format::JepsenLog,
