@@ -74,9 +74,12 @@ impl fmt::Display for SetReport {
 }
 
 /// Checks the adds in `h` against `final_state`, a multiset (e.g. a node's
-/// `StateView::Elements`), or, when `None`, against the last `ok` set read in `h`.
+/// `StateView::Elements`), or, when `None`, against the last `ok` set read in `h`; then
+/// only adds acknowledged before that read was invoked count as lost when absent.
 pub fn check_set(h: &History, final_state: Option<&[u64]>) -> Result<SetReport, HistoryError> {
     let ops = operations(h)?;
+    // Adds acknowledged before this event index must be in the read.
+    let mut read_from = usize::MAX;
     let read: Vec<u64> = match final_state {
         Some(s) => s.to_vec(),
         None => {
@@ -84,8 +87,11 @@ pub fn check_set(h: &History, final_state: Option<&[u64]>) -> Result<SetReport, 
                 .iter()
                 .filter(|o| o.end == EventKind::Ok && o.op == ClientOp::SetRead)
                 .max_by_key(|o| o.complete);
-            match last.and_then(|o| o.output.as_ref()) {
-                Some(OpOutput::Set(s)) => s.iter().copied().collect(),
+            match last.and_then(|o| o.output.as_ref().map(|out| (o.invoke, out))) {
+                Some((invoke, OpOutput::Set(s))) => {
+                    read_from = invoke;
+                    s.iter().copied().collect()
+                }
                 _ => {
                     return Err(HistoryError {
                         event: h.events.len(),
@@ -103,6 +109,8 @@ pub fn check_set(h: &History, final_state: Option<&[u64]>) -> Result<SetReport, 
     }
     let mut attempted = BTreeSet::new();
     let mut acked = BTreeSet::new();
+    // Acknowledged before the read began, so certainly due in it.
+    let mut due = BTreeSet::new();
     let mut failed = BTreeSet::new();
     let mut unsure = BTreeSet::new();
     let mut r = SetReport::default();
@@ -116,6 +124,9 @@ pub fn check_set(h: &History, final_state: Option<&[u64]>) -> Result<SetReport, 
             EventKind::Ok => {
                 r.acknowledged += 1;
                 acked.insert(element);
+                if o.complete.is_some_and(|c| c < read_from) {
+                    due.insert(element);
+                }
             }
             EventKind::Fail => {
                 failed.insert(element);
@@ -125,7 +136,7 @@ pub fn check_set(h: &History, final_state: Option<&[u64]>) -> Result<SetReport, 
             }
         }
     }
-    for e in &acked {
+    for e in &due {
         if !counts.contains_key(e) {
             r.lost.insert(*e);
         }
