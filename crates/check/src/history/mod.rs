@@ -17,6 +17,7 @@ pub mod linearizable;
 pub mod model;
 pub mod ops;
 pub mod report;
+pub mod session;
 pub mod set;
 
 pub use bench::{bench_corpus, BenchReport};
@@ -25,6 +26,7 @@ pub use linearizable::{check_linearizable, Counterexample, KeyFailure, LinOption
 pub use model::Model;
 pub use ops::{operations, HistoryError, Operation};
 pub use report::{check_history_file, check_history_text, exit_code, CheckReport};
+pub use session::{check_sessions, Guarantee, SessionReport, SessionViolation};
 pub use set::{check_set, SetReport};
 
 /// Completion kinds, and the invocation itself.
