@@ -238,7 +238,11 @@ pub fn check_operations(
         let r = match (model, opts.partition) {
             (Model::Set, _) => search(&SetModel, ops, group, &deadline),
             (_, true) => search(&key_model, ops, group, &deadline),
-            (_, false) => search(&MapModel { key: key_model }, ops, group, &deadline),
+            (_, false) => {
+                let keys = group.iter().filter_map(|(i, _)| ops[*i].op.key());
+                let map = MapModel::new(key_model, keys.map(str::to_string));
+                search(&map, ops, group, &deadline)
+            }
         };
         match r {
             Search::Ok => {}

@@ -8,6 +8,7 @@
 use super::ops::Operation;
 use super::EventKind;
 use protocol::{ClientOp, OpOutput};
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::{self, Debug};
 use std::hash::Hash;
@@ -185,35 +186,76 @@ impl SeqModel for KeyModel {
 }
 
 /// The whole map as one object: used only to measure what partitioning per key saves.
-#[derive(Clone, Copy, Debug, Default)]
+/// Keys are numbered and values interned, so a state is a small vector of ids that is
+/// cheap to clone, hash and compare; ids are handed out in the order the (deterministic)
+/// search first produces each value.
+#[derive(Debug, Default)]
 pub struct MapModel {
     pub key: KeyModel,
+    keys: Vec<String>,
+    values: RefCell<Interner>,
+}
+
+#[derive(Debug, Default)]
+struct Interner {
+    ids: BTreeMap<String, u32>,
+    strings: Vec<String>,
+}
+
+impl MapModel {
+    /// A map over exactly `keys`.
+    pub fn new(key: KeyModel, keys: impl IntoIterator<Item = String>) -> MapModel {
+        let keys: BTreeSet<String> = keys.into_iter().collect();
+        MapModel {
+            key,
+            keys: keys.into_iter().collect(),
+            values: RefCell::new(Interner::default()),
+        }
+    }
+
+    fn intern(&self, v: Option<String>) -> Option<u32> {
+        let v = v?;
+        let mut t = self.values.borrow_mut();
+        if let Some(id) = t.ids.get(&v) {
+            return Some(*id);
+        }
+        let id = t.strings.len() as u32;
+        t.strings.push(v.clone());
+        t.ids.insert(v, id);
+        Some(id)
+    }
+
+    fn value(&self, id: Option<u32>) -> Option<String> {
+        id.map(|i| self.values.borrow().strings[i as usize].clone())
+    }
 }
 
 impl SeqModel for MapModel {
-    type State = BTreeMap<String, String>;
+    /// Value id per key (in key order); `None`: absent.
+    type State = Vec<Option<u32>>;
 
     fn init(&self) -> Self::State {
-        BTreeMap::new()
+        vec![None; self.keys.len()]
     }
 
     fn step(&self, s: &Self::State, op: &ClientOp, outcome: &Outcome) -> Option<Self::State> {
-        let k = op.key()?;
-        let cur = s.get(k).cloned();
-        let next = self.key.step(&cur, op, outcome)?;
-        if next == cur {
-            return Some(s.clone());
-        }
+        let key = op.key()?;
+        let k = self.keys.binary_search_by(|x| x.as_str().cmp(key)).ok()?;
+        let next = self.key.step(&self.value(s[k]), op, outcome)?;
+        let id = self.intern(next);
         let mut s = s.clone();
-        match next {
-            Some(v) => s.insert(k.to_string(), v),
-            None => s.remove(k),
-        };
+        s[k] = id;
         Some(s)
     }
 
     fn describe(&self, s: &Self::State) -> String {
-        format!("{s:?}")
+        let map: BTreeMap<&str, String> = self
+            .keys
+            .iter()
+            .zip(s)
+            .filter_map(|(k, id)| Some((k.as_str(), self.value(*id)?)))
+            .collect();
+        format!("{map:?}")
     }
 }
 
