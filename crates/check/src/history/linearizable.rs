@@ -386,7 +386,7 @@ where
     let mut entry = next[0];
     let mut steps: u64 = 0;
     // Deepest failure seen: (prefix of op indexes in group, blocked op, state).
-    let mut best: Option<(Vec<usize>, usize, M::State, usize)> = None;
+    let mut best: Option<(Vec<usize>, usize, M::State)> = None;
 
     while next[0] != NONE {
         if determinate_left == 0 {
@@ -407,10 +407,12 @@ where
             // indeterminate operation ("never"), or by using an earlier twin.
             // 1. Identical indeterminate operations are used in invocation order.
             // 2. An indeterminate operation that changes nothing is left out.
-            // 3. An indeterminate operation directly followed by a blind overwrite (put,
-            //    delete) is left out: nothing observed its effect.
+            // 3. Right after an indeterminate operation, the model may rule out some
+            //    operations (`SeqModel::skip_after_unknown`): a blind overwrite (the
+            //    indeterminate one can be left out) or a commuting determinate operation
+            //    (the indeterminate one can move after it).
             // Rule 3 depends on the last operation, so the memo key includes it.
-            if twin_unused || (after_unknown && model.overwrites(&ops[*i].op)) {
+            if twin_unused || (after_unknown && model.skip_after_unknown(&ops[*i].op, outcome)) {
                 // Skipped (rules 1, 3).
             } else if let Some(new_state) = model
                 .step(&state, &ops[*i].op, outcome)
@@ -446,7 +448,7 @@ where
             // A return: its operation had to be linearized by now. Backtrack.
             if best.as_ref().is_none_or(|b| calls.len() > b.0.len()) {
                 let prefix = calls.iter().map(|(e, _, _)| op_of(*e)).collect();
-                best = Some((prefix, op_of(entry), state.clone(), entry));
+                best = Some((prefix, op_of(entry), state.clone()));
             }
             let Some((call, old, was_after_unknown)) = calls.pop() else {
                 break;
@@ -467,14 +469,13 @@ where
     if next[0] == NONE || determinate_left == 0 {
         return Search::Ok;
     }
-    let Some((prefix, blocked, st, ret_node)) = best else {
+    let Some((prefix, blocked, st)) = best else {
         return Search::Ok;
     };
     // Ops whose call precedes the blocked return and which are not in the prefix were
     // open at that point.
     let in_prefix: std::collections::BTreeSet<usize> = prefix.iter().copied().collect();
     let blocked_ret = ops[group[blocked].0].complete.unwrap_or(usize::MAX);
-    let _ = ret_node;
     let pending = (0..n)
         .filter(|j| *j != blocked && !in_prefix.contains(j))
         .filter(|j| ops[group[*j].0].invoke < blocked_ret)

@@ -96,10 +96,12 @@ pub trait SeqModel {
     /// The state after `op` with `outcome`, or `None` if that outcome is impossible here.
     fn step(&self, s: &Self::State, op: &ClientOp, outcome: &Outcome) -> Option<Self::State>;
     fn describe(&self, s: &Self::State) -> String;
-    /// Whether `op`, whatever its outcome, replaces the whole state without reading it
-    /// (a blind write): then an indeterminate operation just before it had no visible
-    /// effect, which lets the search skip that order.
-    fn overwrites(&self, _op: &ClientOp) -> bool {
+    /// Whether the search may skip linearizing `op` right after an indeterminate
+    /// operation `u`, because every such order can be rewritten without it: `op` blindly
+    /// overwrites the state (then `u` had no visible effect and can be left out), or `op`
+    /// is determinate and commutes with `u` (then `u` can move after it, which is always
+    /// allowed since `u` never returns).
+    fn skip_after_unknown(&self, _op: &ClientOp, _outcome: &Outcome) -> bool {
         false
     }
 }
@@ -172,7 +174,7 @@ impl SeqModel for KeyModel {
         }
     }
 
-    fn overwrites(&self, op: &ClientOp) -> bool {
+    fn skip_after_unknown(&self, op: &ClientOp, _outcome: &Outcome) -> bool {
         matches!(op, ClientOp::Put { .. } | ClientOp::Delete { .. })
     }
 
@@ -281,6 +283,12 @@ impl SeqModel for SetModel {
             (ClientOp::SetRead, Outcome::Unknown) => Some(s.clone()),
             _ => None,
         }
+    }
+
+    fn skip_after_unknown(&self, op: &ClientOp, outcome: &Outcome) -> bool {
+        // Adds commute; only an indeterminate add after an indeterminate one is kept, so
+        // that several can be placed before the read that sees them.
+        matches!(op, ClientOp::SetAdd { .. }) && !matches!(outcome, Outcome::Unknown)
     }
 
     fn describe(&self, s: &BTreeSet<u64>) -> String {
