@@ -512,3 +512,156 @@ fn unlift(next: &mut [usize], prev: &mut [usize], call: usize) {
     next[prev[call]] = call;
     prev[next[call]] = call;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::{Event, EventKind};
+    use protocol::{ClientOp, OpOutput};
+
+    /// Builds histories event by event.
+    #[derive(Default)]
+    struct B(History);
+
+    impl B {
+        fn ev(&mut self, p: u64, kind: EventKind, op: ClientOp, output: Option<OpOutput>) {
+            let time_ns = self.0.events.len() as u64;
+            self.0.events.push(Event {
+                process: p,
+                kind,
+                op,
+                output,
+                time_ns,
+            });
+        }
+        fn invoke(&mut self, p: u64, op: ClientOp) {
+            self.ev(p, EventKind::Invoke, op, None);
+        }
+        fn done(&mut self, p: u64, kind: EventKind, op: ClientOp) {
+            let out = (kind == EventKind::Ok).then_some(OpOutput::Done);
+            self.ev(p, kind, op, out);
+        }
+        fn read(&mut self, p: u64, v: Option<&str>) {
+            let out = OpOutput::Value {
+                value: v.map(str::to_string),
+                version: None,
+            };
+            self.ev(p, EventKind::Ok, get(), Some(out));
+        }
+    }
+
+    fn get() -> ClientOp {
+        ClientOp::Get { key: "x".into() }
+    }
+    fn put(v: &str) -> ClientOp {
+        ClientOp::Put {
+            key: "x".into(),
+            value: v.into(),
+        }
+    }
+
+    fn check(h: &History, opts: &LinOptions) -> Verdict {
+        check_linearizable(h, Model::CasRegister, opts).unwrap()
+    }
+
+    #[test]
+    fn stale_read_after_write_is_caught() {
+        let mut b = B::default();
+        b.invoke(1, put("1"));
+        b.done(1, EventKind::Ok, put("1"));
+        b.invoke(2, get());
+        b.read(2, None);
+        let v = check(&b.0, &LinOptions::default());
+        let Verdict::NotLinearizable(c) = v else {
+            panic!("{v:?}")
+        };
+        assert_eq!(c.failures.len(), 1);
+        assert!(c.failures[0].blocked.contains("get x -> ok nil"), "{c}");
+        assert_eq!(c.failures[0].prefix.len(), 1);
+        assert!(c.to_string().contains("key \"x\" is not linearizable"));
+    }
+
+    #[test]
+    fn concurrent_read_may_see_either() {
+        for seen in [None, Some("1")] {
+            let mut b = B::default();
+            b.invoke(1, put("1"));
+            b.invoke(2, get());
+            b.read(2, seen);
+            b.done(1, EventKind::Ok, put("1"));
+            assert_eq!(check(&b.0, &LinOptions::default()), Verdict::Linearizable);
+        }
+    }
+
+    #[test]
+    fn info_write_takes_effect_later_or_never_but_once() {
+        let mut b = B::default();
+        b.invoke(1, put("1"));
+        b.done(1, EventKind::Info, put("1"));
+        b.invoke(2, get());
+        b.read(2, None);
+        b.invoke(2, get());
+        b.read(2, Some("1"));
+        assert_eq!(check(&b.0, &LinOptions::default()), Verdict::Linearizable);
+        b.invoke(2, get());
+        b.read(2, None);
+        assert!(!check(&b.0, &LinOptions::default()).is_linearizable());
+    }
+
+    #[test]
+    fn failed_cas_constrains_only_when_asked() {
+        let cas = ClientOp::Cas {
+            key: "x".into(),
+            expected: None,
+            new: "1".into(),
+        };
+        let mut b = B::default();
+        b.invoke(1, cas.clone());
+        b.done(1, EventKind::Fail, cas);
+        // The register is absent, so a compare against absent cannot have failed.
+        assert!(check(&b.0, &LinOptions::default()).is_linearizable());
+        let mismatch = LinOptions {
+            fail_cas_is_mismatch: true,
+            ..LinOptions::default()
+        };
+        assert!(!check(&b.0, &mismatch).is_linearizable());
+    }
+
+    #[test]
+    fn keys_are_independent_and_all_failures_reported() {
+        let mut b = B::default();
+        for key in ["a", "b"] {
+            let w = ClientOp::Put {
+                key: key.into(),
+                value: "1".into(),
+            };
+            b.invoke(1, w.clone());
+            b.done(1, EventKind::Ok, w);
+            let r = ClientOp::Get { key: key.into() };
+            b.invoke(1, r.clone());
+            let out = OpOutput::Value {
+                value: Some("2".into()),
+                version: None,
+            };
+            b.ev(1, EventKind::Ok, r, Some(out));
+        }
+        let Verdict::NotLinearizable(c) =
+            check_linearizable(&b.0, Model::Kv, &LinOptions::default()).unwrap()
+        else {
+            panic!()
+        };
+        let keys: Vec<&str> = c.failures.iter().map(|f| f.key.as_str()).collect();
+        assert_eq!(keys, ["a", "b"]);
+    }
+
+    #[test]
+    fn wrong_model_is_an_error() {
+        let mut b = B::default();
+        b.invoke(1, ClientOp::SetRead);
+        let e = check_linearizable(&b.0, Model::Kv, &LinOptions::default()).unwrap_err();
+        assert!(
+            e.message.contains("not an operation of the kv model"),
+            "{e}"
+        );
+    }
+}
