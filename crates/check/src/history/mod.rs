@@ -5,6 +5,18 @@
 //! `info` (unknown: it may take effect at any point after its invocation, or never). An
 //! operation with no completion by the end of the history is indeterminate like `info`.
 //! A process runs one operation at a time, as in Jepsen.
+//!
+//! Checkers, one per file:
+//! - [`linearizable`]: linearizability per key (Wing & Gong 1993, Lowe 2017, Porcupine),
+//!   against the models in [`model`]; [`Verdict`] with a counterexample, or unknown past
+//!   a time budget.
+//! - [`set`]: Jepsen's set checker (lost, unexpected, duplicated elements).
+//! - [`session`]: monotonic reads and read-your-writes (Terry et al. 1994).
+//!
+//! Around them: [`ops`] pairs events into operations, [`jepsen`] reads and writes Jepsen
+//! histories (log lines and EDN, via [`edn`]), [`report`] is the CLI's one call
+//! ([`check_history_file`]), [`generate`] makes seeded linearizable histories for tests,
+//! and [`bench`] times it all.
 
 use protocol::{ClientOp, OpOutput};
 use std::fmt;
