@@ -16,7 +16,7 @@
 //! Around them: [`ops`] pairs events into operations, [`jepsen`] reads and writes Jepsen
 //! histories (log lines and EDN, via [`edn`]), [`report`] is the CLI's one call
 //! ([`check_history_file`]), [`generate`] makes seeded linearizable histories for tests,
-//! and [`bench`] times it all.
+//! and [`mod@bench`] times it all.
 
 use protocol::{ClientOp, OpOutput};
 use std::fmt;

@@ -78,11 +78,17 @@ pub(crate) fn check_text(
 ) -> Result<CheckReport, InputError> {
     let parsed = parse_history(text, model)?;
     let line_of = |event: usize| parsed.lines.get(event).copied().unwrap_or(0);
-    let ops = operations(&parsed.history).map_err(|e| InputError {
+    let mut ops = operations(&parsed.history).map_err(|e| InputError {
         file: String::new(),
         line: line_of(e.event),
         message: e.message.clone(),
     })?;
+    // Number events by their line in the file, so a counterexample points into it. Lines
+    // grow with event order, so the real-time order the checker uses is unchanged.
+    for o in &mut ops {
+        o.invoke = line_of(o.invoke).saturating_sub(1);
+        o.complete = o.complete.map(|c| line_of(c).saturating_sub(1));
+    }
     let opts = LinOptions {
         budget,
         partition,
@@ -92,11 +98,12 @@ pub(crate) fn check_text(
     };
     let verdict = check_operations(&ops, model, &opts).map_err(|e| InputError {
         file: String::new(),
-        line: line_of(e.event),
+        line: e.event + 1,
         message: e.message.clone(),
     })?;
     let mut text = format!(
-        "{} operations ({} events), model {model}{}: {verdict}",
+        "{} operations ({} events; event numbers below are line numbers), model {model}{}: \
+         {verdict}",
         ops.len(),
         parsed.history.events.len(),
         if opts.missing_reads_empty && model == Model::Kv {
