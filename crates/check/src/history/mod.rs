@@ -39,7 +39,7 @@ pub use model::Model;
 pub use ops::{operations, HistoryError, Operation};
 pub use report::{check_history_file, check_history_text, exit_code, CheckReport};
 pub use session::{check_sessions, Guarantee, SessionReport, SessionViolation};
-pub use set::{check_set, SetReport};
+pub use set::{check_set, check_set_reads, SetReport};
 
 /// Completion kinds, and the invocation itself.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -243,6 +243,12 @@ impl SeqModel for MapModel {
     fn step(&self, s: &Self::State, op: &ClientOp, outcome: &Outcome) -> Option<Self::State> {
         let key = op.key()?;
         let k = self.keys.binary_search_by(|x| x.as_str().cmp(key)).ok()?;
+        if let (ClientOp::Get { .. }, Outcome::Ok(OpOutput::Value { value, .. })) = (op, outcome) {
+            // Reads are most steps: compare in place rather than copy the value out.
+            let t = self.values.borrow();
+            let cur = s[k].map(|id| t.strings[id as usize].as_str());
+            return self.key.same(cur, value.as_deref()).then(|| s.clone());
+        }
         let next = self.key.step(&self.value(s[k]), op, outcome)?;
         let id = self.intern(next);
         let mut s = s.clone();

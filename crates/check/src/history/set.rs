@@ -164,6 +164,11 @@ pub fn check_set(h: &History, final_state: Option<&[u64]>) -> Result<SetReport, 
     Ok(r)
 }
 
+/// [`check_set`] against each of several final reads (e.g. one per replica).
+pub fn check_set_reads(h: &History, reads: &[&[u64]]) -> Result<Vec<SetReport>, HistoryError> {
+    reads.iter().map(|r| check_set(h, Some(r))).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
