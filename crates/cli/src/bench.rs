@@ -1,5 +1,49 @@
-//! `splitbrain bench`: placeholder until the benchmark lands.
+//! `splitbrain bench`: prints the figures the README and issue notes quote.
+
+use sim::bench;
 use std::process::ExitCode;
-pub fn bench(_seeds: u64) -> ExitCode {
+
+pub fn bench(seeds: u64) -> ExitCode {
+    let sc = bench::standard(3);
+    // Warm up caches and the allocator so the first seed is not charged for them.
+    let _ = bench::workload(&sc, 1);
+    let w = bench::workload(&sc, seeds);
+    let e = bench::endpoint_ping_pong(200_000);
+    println!("standard workload: 3-node raft, 60 s simulated, 3 clients at 50 ops/s, 50 ms heartbeat, 1-10 ms latency");
+    println!("  seeds:                 {}", w.seeds);
+    println!("  wall time:             {:.3} s", w.wall.as_secs_f64());
+    println!("  seeds per second:      {:.1}", w.seeds_per_s());
+    println!("  simulated / wall:      {:.0}x", w.sim_per_wall());
+    println!(
+        "  delivered messages:    {} ({:.0} per simulated second)",
+        w.delivered,
+        w.delivered as f64 / w.simulated.as_secs_f64()
+    );
+    println!("  messages per wall s:   {:.0}", w.messages_per_s());
+    println!("  violations:            {}", w.violations);
+    println!("raw madsim Endpoint ping-pong, same process:");
+    println!(
+        "  messages:              {} in {:.3} s wall, {:.1} s simulated",
+        e.messages,
+        e.wall.as_secs_f64(),
+        e.simulated.as_secs_f64()
+    );
+    println!("  messages per wall s:   {:.0}", e.messages_per_s());
+    println!(
+        "harness / Endpoint message rate: {:.2}x",
+        w.messages_per_s() / e.messages_per_s()
+    );
+    let big = bench::standard(5);
+    let _ = bench::workload(&big, 1);
+    if let Some(rss) = bench::peak_rss_bytes() {
+        println!(
+            "peak resident memory after a 60 s 5-node run: {:.1} MB",
+            rss as f64 / 1e6
+        );
+    }
+    if w.violations > 0 {
+        eprintln!("error: the reference system violated an invariant under the bench workload");
+        return ExitCode::from(1);
+    }
     ExitCode::SUCCESS
 }

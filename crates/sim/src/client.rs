@@ -34,6 +34,8 @@ pub struct Client {
     seen: BTreeMap<String, Option<String>>,
     pub rng: ChaCha8Rng,
     pub stopped: bool,
+    /// When the next operation is due.
+    pub next_tick_ns: u64,
 }
 
 pub struct Outstanding {
@@ -94,6 +96,7 @@ impl Client {
             seen: BTreeMap::new(),
             rng,
             stopped: false,
+            next_tick_ns: 0,
         }
     }
 
@@ -245,15 +248,15 @@ impl Client {
     }
 
     /// The deadline passed with no answer: the outcome is unknown.
-    pub fn on_timeout(&mut self, now_ns: u64, req: RequestId, history: &mut Vec<Event>) -> bool {
-        match &self.outstanding {
-            Some(o) if o.req == req || o.deadline_ns <= now_ns => {
-                self.leader_guess = None;
-                self.complete(now_ns, EventKind::Info, None, history);
-                true
-            }
-            _ => false,
-        }
+    pub fn on_timeout(&mut self, now_ns: u64, history: &mut Vec<Event>) {
+        assert!(
+            self.outstanding
+                .as_ref()
+                .is_some_and(|o| o.deadline_ns <= now_ns),
+            "timeout before the deadline"
+        );
+        self.leader_guess = None;
+        self.complete(now_ns, EventKind::Info, None, history);
     }
 
     fn complete(

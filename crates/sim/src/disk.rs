@@ -11,9 +11,17 @@ enum Op<R> {
 }
 
 pub struct Disk<R> {
+    /// What survived as of the last compaction.
     durable: Surviving<R>,
+    /// Synced writes not yet folded into `durable`. Folding happens only when a node boots
+    /// (or the list grows past [`MAX_SYNCED_LOG`]): a sync on the hot path is then a move,
+    /// not a string-keyed tree insert per write.
+    synced: Vec<Op<R>>,
     unsynced: Vec<Op<R>>,
 }
+
+/// Synced writes kept unfolded before they are folded into the tree, bounding memory.
+pub const MAX_SYNCED_LOG: usize = 1 << 16;
 
 /// A node that buffers more than this many writes without syncing is broken.
 pub const MAX_UNSYNCED: usize = 1 << 20;
@@ -22,6 +30,7 @@ impl<R: Clone> Disk<R> {
     pub fn new() -> Disk<R> {
         Disk {
             durable: Surviving::new(),
+            synced: Vec::new(),
             unsynced: Vec::new(),
         }
     }
@@ -43,7 +52,14 @@ impl<R: Clone> Disk<R> {
     }
 
     pub fn sync(&mut self) {
-        for op in self.unsynced.drain(..) {
+        self.synced.append(&mut self.unsynced);
+        if self.synced.len() > MAX_SYNCED_LOG {
+            self.fold();
+        }
+    }
+
+    fn fold(&mut self) {
+        for op in self.synced.drain(..) {
             match op {
                 Op::Put(k, v) => {
                     self.durable.insert(k, v);
@@ -69,11 +85,12 @@ impl<R: Clone> Disk<R> {
         }
     }
 
-    pub fn surviving(&self) -> &Surviving<R> {
+    pub fn surviving(&mut self) -> &Surviving<R> {
         assert!(
             self.unsynced.is_empty(),
             "a node boots only from what survived"
         );
+        self.fold();
         &self.durable
     }
 }

@@ -1,5 +1,6 @@
 //! The madsim harness: runs a sans-IO system under a scenario, deterministically per seed.
 //!
+//! - [`bench`]: speed of the standard workload against raw madsim.
 //! - [`world`]: shared run state, per-endpoint mailboxes on madsim timers, the thin driver.
 //! - [`net`]: latency, loss, duplication, reordering, partitions.
 //! - [`clock`]: per-node offset, drift and jumps.
@@ -11,6 +12,7 @@
 //! - [`registry`]: system names to types.
 //! - [`summary`]: verdicts over seeds and the canonical text snapshots hold.
 
+pub mod bench;
 pub mod client;
 pub mod clock;
 pub mod disk;

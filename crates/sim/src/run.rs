@@ -82,7 +82,13 @@ where
     let sc = sc.clone();
     let system = system.to_string();
     let opts = opts.clone();
-    rt.block_on(async move { simulate::<N>(sc, system, kind, config, seed, nodes, opts).await })
+    let mut report = rt
+        .block_on(async move { simulate::<N>(sc, system, kind, config, seed, nodes, opts).await });
+    // Judged outside the runtime: inside it, madsim intercepts the clock, and the history
+    // checkers' wall-clock budget would never run out.
+    let judged = crate::judge::judge(&report.system, kind, &report.history, &report.final_states);
+    report.violations.extend(judged);
+    report
 }
 
 async fn simulate<N>(
@@ -246,8 +252,7 @@ where
     let history = History {
         events: std::mem::take(&mut w.history),
     };
-    let mut violations: Vec<Violation> = w.election.violations().to_vec();
-    violations.extend(crate::judge::judge(&system, kind, &history, &final_states));
+    let violations: Vec<Violation> = w.election.violations().to_vec();
     for (_, s) in &final_states {
         w.trace.feed(&[s.digest()]);
     }

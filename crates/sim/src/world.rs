@@ -37,14 +37,13 @@ pub enum NodeEvent<M> {
 }
 
 pub enum ClientEvent {
-    Tick,
+    /// The client's one pending wake-up: the next tick or its operation's deadline,
+    /// whichever is first. Exactly one is queued at a time, so a timeout costs no timer.
+    Wake,
     Reply {
         req: RequestId,
         from: usize,
         result: ClientResult,
-    },
-    Timeout {
-        req: RequestId,
     },
 }
 
@@ -107,9 +106,10 @@ pub struct NodeSlot<N: Node> {
     pub disk: Disk<N::Record>,
     pub clock: NodeClock,
     pub rng: ChaCha8Rng,
-    /// Armed timers and their generation; a fired timer whose generation differs was
-    /// re-armed or cancelled since.
-    pub timers: BTreeMap<TimerId, u64>,
+    /// Armed timers. Re-arming later (an election timer reset on every heartbeat) only
+    /// moves `due_ns`: the queued event, when it comes up early, re-queues itself, so a
+    /// reset costs no madsim timer.
+    pub timers: BTreeMap<TimerId, ArmedTimer>,
     pub status: Option<NodeStatus>,
     pub up: bool,
     pub paused: bool,
@@ -117,6 +117,16 @@ pub struct NodeSlot<N: Node> {
     pub booted_ns: u64,
     /// Set at the first crash: later boots are restarts, worth a timeline line.
     pub crashed_before: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ArmedTimer {
+    /// Matches the queued event; a fired event whose generation differs is stale.
+    pub generation: u64,
+    /// When the timer should fire.
+    pub due_ns: u64,
+    /// When its queued event comes up (never after `due_ns`).
+    pub queued_ns: u64,
 }
 
 pub struct ClientSlot {
@@ -312,7 +322,20 @@ impl<N: Node> World<N> {
                     self.call(idx, now, |n, cx| n.on_message(cx, from_id, msg));
                 }
                 NodeEvent::Timer { timer, generation } => {
-                    if self.nodes[idx].timers.get(&timer) != Some(&generation) {
+                    let armed = match self.nodes[idx].timers.get(&timer) {
+                        Some(a) if a.generation == generation => *a,
+                        _ => continue, // cancelled or re-armed earlier since
+                    };
+                    if armed.due_ns > now {
+                        // Re-armed later since this event was queued: follow it.
+                        if let Some(a) = self.nodes[idx].timers.get_mut(&timer) {
+                            a.queued_ns = armed.due_ns;
+                        }
+                        self.schedule_node(
+                            idx,
+                            armed.due_ns,
+                            NodeEvent::Timer { timer, generation },
+                        );
                         continue;
                     }
                     self.nodes[idx].timers.remove(&timer);
@@ -420,10 +443,22 @@ impl<N: Node> World<N> {
             }
             Effect::SetTimer { timer, after } => {
                 let slot = &mut self.nodes[idx];
-                let delay = slot.clock.to_global(after.as_nanos() as u64).max(1_000_000);
-                let generation = self.seq + 1;
-                slot.timers.insert(timer, generation);
-                self.schedule_node(idx, now + delay, NodeEvent::Timer { timer, generation });
+                let due_ns = now + slot.clock.to_global(after.as_nanos() as u64).max(1_000_000);
+                match slot.timers.get_mut(&timer) {
+                    Some(a) if a.queued_ns <= due_ns => a.due_ns = due_ns,
+                    _ => {
+                        let generation = self.seq + 1;
+                        slot.timers.insert(
+                            timer,
+                            ArmedTimer {
+                                generation,
+                                due_ns,
+                                queued_ns: due_ns,
+                            },
+                        );
+                        self.schedule_node(idx, due_ns, NodeEvent::Timer { timer, generation });
+                    }
+                }
             }
             Effect::CancelTimer { timer } => {
                 self.nodes[idx].timers.remove(&timer);
@@ -463,7 +498,8 @@ impl<N: Node> World<N> {
         c.mailbox.waker = Some(waker);
         // Spread clients over the first interval so they do not move in lockstep.
         let phase = crate::rand_below(&mut c.client.rng, c.client.interval_ns).max(1_000_000);
-        self.schedule_client(idx, now + phase, ClientEvent::Tick);
+        c.client.next_tick_ns = now + phase;
+        self.schedule_client(idx, now + phase, ClientEvent::Wake);
     }
 
     pub fn run_client(&mut self, idx: usize) {
@@ -471,24 +507,34 @@ impl<N: Node> World<N> {
         let nodes = self.nodes.len();
         while let Some(p) = self.clients[idx].mailbox.pop_due(now) {
             let action = match p.event {
-                ClientEvent::Tick => {
-                    let interval = self.clients[idx].client.interval_ns;
-                    if !self.clients[idx].client.stopped {
-                        self.schedule_client(idx, now + interval, ClientEvent::Tick);
+                ClientEvent::Wake => {
+                    let client = &mut self.clients[idx].client;
+                    if client
+                        .outstanding
+                        .as_ref()
+                        .is_some_and(|o| o.deadline_ns <= now)
+                    {
+                        client.on_timeout(now, &mut self.history);
+                        self.requests.retain(|_, c| *c != idx);
                     }
-                    let req = RequestId(self.next_req);
-                    let action =
-                        self.clients[idx]
-                            .client
-                            .on_tick(now, req, nodes, &mut self.history);
-                    if action.is_some() {
-                        self.fresh_req(idx);
-                        let deadline = self.clients[idx]
-                            .client
+                    let client = &mut self.clients[idx].client;
+                    let mut action = None;
+                    if client.next_tick_ns <= now {
+                        client.next_tick_ns += client.interval_ns;
+                        let req = RequestId(self.next_req);
+                        action = client.on_tick(now, req, nodes, &mut self.history);
+                        if action.is_some() {
+                            self.fresh_req(idx);
+                        }
+                    }
+                    let client = &self.clients[idx].client;
+                    if !client.stopped {
+                        let deadline = client
                             .outstanding
                             .as_ref()
-                            .map_or(now, |o| o.deadline_ns);
-                        self.schedule_client(idx, deadline, ClientEvent::Timeout { req });
+                            .map_or(u64::MAX, |o| o.deadline_ns);
+                        let wake = client.next_tick_ns.min(deadline);
+                        self.schedule_client(idx, wake, ClientEvent::Wake);
                     }
                     action
                 }
@@ -507,15 +553,6 @@ impl<N: Node> World<N> {
                         self.fresh_req(idx);
                     }
                     action
-                }
-                ClientEvent::Timeout { req } => {
-                    if self.clients[idx]
-                        .client
-                        .on_timeout(now, req, &mut self.history)
-                    {
-                        self.requests.retain(|_, c| *c != idx);
-                    }
-                    None
                 }
             };
             if let Some(client::Action::Send { req, op, target }) = action {

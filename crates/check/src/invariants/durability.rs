@@ -16,7 +16,7 @@
 use super::Violation;
 use crate::history::{EventKind, History};
 use protocol::{ClientOp, NodeId, StateView};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 struct Write {
     op: ClientOp,
@@ -104,12 +104,13 @@ fn judge(writes: &[Write], state: &StateView) -> Vec<String> {
             }
         }
         StateView::Kv(map) => {
-            let mut keys: Vec<&str> = writes.iter().filter_map(|w| w.op.key()).collect();
-            keys.sort_unstable();
-            keys.dedup();
-            for key in keys {
-                let on_key: Vec<&Write> =
-                    writes.iter().filter(|w| w.op.key() == Some(key)).collect();
+            let mut by_key: BTreeMap<&str, Vec<&Write>> = BTreeMap::new();
+            for w in writes {
+                if let Some(k) = w.op.key() {
+                    by_key.entry(k).or_default().push(w);
+                }
+            }
+            for (key, on_key) in by_key {
                 judge_key(
                     key,
                     &on_key,
@@ -130,51 +131,59 @@ fn is_overwrite(op: &ClientOp) -> bool {
     )
 }
 
+/// Linear in the key's writes: the real-time comparisons reduce to two maxima.
 fn judge_key(key: &str, on_key: &[&Write], value: Option<&str>, problems: &mut Vec<String>) {
-    let tokens: Vec<&str> = value
+    let tokens: BTreeSet<&str> = value
         .map(|v| v.split_whitespace().collect())
         .unwrap_or_default();
+    let first_token = value.and_then(|v| v.split_whitespace().next());
+    // The latest invocation of any overwrite, and of any acknowledged one.
+    let last_overwrite_invoke = on_key
+        .iter()
+        .filter(|w| is_overwrite(&w.op))
+        .map(|w| w.invoke_ns)
+        .max();
+    let last_acked_overwrite_invoke = on_key
+        .iter()
+        .filter(|w| w.acked && is_overwrite(&w.op))
+        .map(|w| w.invoke_ns)
+        .max();
     for w in on_key.iter().filter(|w| w.acked) {
         if let ClientOp::Append { value: token, .. } = &w.op {
             let token = token.trim();
-            let overwritten = on_key
-                .iter()
-                .any(|o| is_overwrite(&o.op) && o.invoke_ns >= w.invoke_ns);
-            if !overwritten && !tokens.contains(&token) {
+            let overwritten = last_overwrite_invoke.is_some_and(|t| t >= w.invoke_ns);
+            if !overwritten && !tokens.contains(token) {
                 problems.push(format!(
                     "acknowledged append {token} to {key} is missing (value {value:?})"
                 ));
             }
         }
     }
-    if !on_key.iter().any(|w| w.acked && is_overwrite(&w.op)) {
+    let Some(last_acked) = last_acked_overwrite_invoke else {
         return;
-    }
-    // Writes no acknowledged overwrite strictly follows: one of them must show.
-    let frontier: Vec<&&Write> = on_key
+    };
+    // Writes no acknowledged overwrite strictly follows (invoked after they completed):
+    // one of them must show.
+    let in_frontier =
+        |w: &&&Write| is_overwrite(&w.op) && w.complete_ns.is_none_or(|c| c >= last_acked);
+    let append_tokens: BTreeSet<&str> = on_key
         .iter()
-        .filter(|w| is_overwrite(&w.op))
-        .filter(|w| {
-            !on_key.iter().any(|o| {
-                o.acked && is_overwrite(&o.op) && w.complete_ns.is_some_and(|c| o.invoke_ns > c)
-            })
+        .filter_map(|w| match &w.op {
+            ClientOp::Append { value, .. } => Some(value.trim()),
+            _ => None,
         })
         .collect();
-    let append_token = |t: &str| {
-        on_key
-            .iter()
-            .any(|w| matches!(&w.op, ClientOp::Append { value, .. } if value.trim() == t))
-    };
-    let explained = frontier.iter().any(|w| match &w.op {
+    let explained = on_key.iter().filter(in_frontier).any(|w| match &w.op {
         ClientOp::Put { value: v, .. } | ClientOp::Cas { new: v, .. } => {
-            tokens.first() == Some(&v.as_str())
+            first_token == Some(v.as_str())
         }
-        ClientOp::Delete { .. } => tokens.first().is_none_or(|t| append_token(t)),
+        ClientOp::Delete { .. } => first_token.is_none_or(|t| append_tokens.contains(t)),
         _ => false,
     });
     if !explained {
-        let latest = frontier
+        let latest = on_key
             .iter()
+            .filter(in_frontier)
             .filter(|w| w.acked)
             .map(|w| w.op.to_string())
             .collect::<Vec<_>>()

@@ -1,0 +1,145 @@
+//! `splitbrain bench`: simulation speed on the standard workload, and madsim's own
+//! Endpoint measured in the same process for comparison.
+//!
+//! Wall-clock reads are the point here, so this is the one module allowed them; nothing
+//! it measures feeds back into a run.
+#![allow(clippy::disallowed_methods)]
+
+use crate::registry::run_system;
+use crate::run::RunOptions;
+use scenario::Scenario;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// The standard workload: 3-node raft, 60 s simulated, 3 clients at 50 ops/s in total,
+/// 50 ms heartbeat, 1-10 ms latency, no faults.
+pub const STANDARD: &str = r#"
+description = "bench: the standard workload"
+systems = ["raft"]
+nodes = 3
+duration = "60s"
+quiesce = "1s"
+seeds = 1
+[network]
+latency = ["1ms", "10ms"]
+[workload]
+clients = 3
+rate = 50
+keys = 5
+[params.raft]
+heartbeat_ms = 50
+[expect]
+raft = "pass"
+"#;
+
+pub fn standard(nodes: u32) -> Scenario {
+    let text = STANDARD.replace("nodes = 3", &format!("nodes = {nodes}"));
+    scenario::parse_str(&text, Path::new("<bench>"), crate::registry::SYSTEMS)
+        .expect("the built-in bench scenario is valid")
+}
+
+#[derive(Clone, Debug)]
+pub struct WorkloadFigures {
+    pub seeds: u64,
+    pub wall: Duration,
+    pub simulated: Duration,
+    pub delivered: u64,
+    pub violations: usize,
+}
+
+impl WorkloadFigures {
+    pub fn seeds_per_s(&self) -> f64 {
+        self.seeds as f64 / self.wall.as_secs_f64()
+    }
+    pub fn sim_per_wall(&self) -> f64 {
+        self.simulated.as_secs_f64() / self.wall.as_secs_f64()
+    }
+    pub fn messages_per_s(&self) -> f64 {
+        self.delivered as f64 / self.wall.as_secs_f64()
+    }
+}
+
+/// Runs the standard workload on seeds 1..=seeds, checks included.
+pub fn workload(sc: &Scenario, seeds: u64) -> WorkloadFigures {
+    let opts = RunOptions::default();
+    let start = Instant::now();
+    let mut simulated = Duration::ZERO;
+    let mut delivered = 0;
+    let mut violations = 0;
+    for seed in 1..=seeds {
+        let r = run_system("raft", sc, seed, &opts).expect("bench params are valid");
+        simulated += Duration::from_nanos(r.end_ns);
+        delivered += r.stats.delivered;
+        violations += r.violations.len();
+    }
+    WorkloadFigures {
+        seeds,
+        wall: start.elapsed(),
+        simulated,
+        delivered,
+        violations,
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct EndpointFigures {
+    pub messages: u64,
+    pub wall: Duration,
+    pub simulated: Duration,
+}
+
+impl EndpointFigures {
+    pub fn messages_per_s(&self) -> f64 {
+        self.messages as f64 / self.wall.as_secs_f64()
+    }
+}
+
+/// Raw madsim: two nodes bounce a small packet over `madsim::net::Endpoint`.
+pub fn endpoint_ping_pong(messages: u64) -> EndpointFigures {
+    use madsim::net::Endpoint;
+    use std::net::SocketAddr;
+    let rt = madsim::runtime::Runtime::with_seed_and_config(1, madsim::Config::default());
+    let start = Instant::now();
+    let simulated = rt.block_on(async move {
+        let handle = madsim::runtime::Handle::current();
+        let a: SocketAddr = "10.0.0.1:1".parse().expect("literal address");
+        let b: SocketAddr = "10.0.0.2:1".parse().expect("literal address");
+        let ponger = handle.create_node().ip(b.ip()).build();
+        let pinger = handle.create_node().ip(a.ip()).build();
+        ponger.spawn(async move {
+            let ep = Endpoint::bind(b).await.expect("bind");
+            let mut buf = [0u8; 16];
+            loop {
+                let (n, from) = ep.recv_from(1, &mut buf).await.expect("recv");
+                ep.send_to(from, 1, &buf[..n]).await.expect("send");
+            }
+        });
+        let t0 = madsim::time::TimeHandle::current().elapsed();
+        pinger
+            .spawn(async move {
+                madsim::time::sleep(Duration::from_millis(1)).await;
+                let ep = Endpoint::bind(a).await.expect("bind");
+                let mut buf = [0u8; 16];
+                for i in 0..messages / 2 {
+                    ep.send_to(b, 1, &i.to_le_bytes()).await.expect("send");
+                    ep.recv_from(1, &mut buf).await.expect("recv");
+                }
+            })
+            .await
+            .expect("pinger");
+        madsim::time::TimeHandle::current().elapsed() - t0
+    });
+    EndpointFigures {
+        messages: messages / 2 * 2,
+        wall: start.elapsed(),
+        simulated,
+    }
+}
+
+/// Peak resident memory of this process so far, from /proc (Linux); `None` elsewhere.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
