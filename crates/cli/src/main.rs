@@ -49,6 +49,16 @@ enum Command {
         #[arg(default_value = "sim-scenarios")]
         dir: PathBuf,
     },
+    /// Check a recorded history (Jepsen log or EDN) for linearizability or set semantics.
+    CheckHistory {
+        file: PathBuf,
+        /// cas-register, kv or set.
+        #[arg(long)]
+        model: String,
+        /// Give up with verdict `unknown` (exit 3) after this many seconds.
+        #[arg(long, default_value_t = 60)]
+        budget_s: u64,
+    },
     /// Measure simulation speed on the standard workload.
     Bench {
         /// Seeds to run.
@@ -75,6 +85,11 @@ fn main() -> ExitCode {
         }) => run(&file, system.as_deref(), seeds, seed),
         Some(Command::Replay { file, system, seed }) => replay(&file, &system, seed),
         Some(Command::Bench { seeds }) => bench::bench(seeds),
+        Some(Command::CheckHistory {
+            file,
+            model,
+            budget_s,
+        }) => check_history(&file, &model, budget_s),
     }
 }
 
@@ -172,6 +187,20 @@ fn replay(file: &Path, system: &str, seed: u64) -> ExitCode {
     } else {
         ExitCode::from(1)
     }
+}
+
+fn check_history(file: &Path, model: &str, budget_s: u64) -> ExitCode {
+    use check::history::report;
+    let model: check::history::model::Model = match model.parse() {
+        Ok(m) => m,
+        Err(e) => return bad_input(e),
+    };
+    let result = report::check_history_file(file, model, std::time::Duration::from_secs(budget_s));
+    match &result {
+        Ok(r) => print!("{}", r.text),
+        Err(e) => eprintln!("error: {e}"),
+    }
+    ExitCode::from(report::exit_code(&result) as u8)
 }
 
 fn sweep(dir: &Path) -> ExitCode {

@@ -1,0 +1,179 @@
+//! Data-driven: each malformed scenario must fail with the right line, field and a
+//! message saying what was expected; never a panic.
+
+use std::path::Path;
+
+const SYSTEMS: &[&str] = &["raft", "bully"];
+
+const GOOD: &str = r#"description = "ok"
+systems = ["raft"]
+nodes = 3
+duration = "10s"
+[workload]
+clients = 1
+rate = 10
+[[timeline]]
+at = "5s"
+do = "crash"
+target = "leader"
+[expect]
+raft = "pass"
+"#;
+
+/// (what to replace in GOOD, with what, expected line, expected field, message fragment)
+const CASES: &[(&str, &str, usize, &str, &str)] = &[
+    (
+        "nodes = 3",
+        "nodes = 3\ncolour = 1",
+        4,
+        "colour",
+        "unknown field `colour`",
+    ),
+    ("nodes = 3", "nodes = \"three\"", 3, "nodes", "invalid type"),
+    (
+        "nodes = 3",
+        "nodes = 0",
+        3,
+        "nodes",
+        "expected 1 to 9 nodes",
+    ),
+    (
+        "duration = \"10s\"",
+        "duration = \"10 seconds\"",
+        4,
+        "duration",
+        "expected a duration",
+    ),
+    (
+        "systems = [\"raft\"]",
+        "systems = [\"paxos\"]",
+        2,
+        "systems",
+        "known systems: raft, bully",
+    ),
+    (
+        "raft = \"pass\"",
+        "raft = \"fine\"",
+        13,
+        "expect.raft",
+        "expected \"pass\" or invariant names",
+    ),
+    (
+        "raft = \"pass\"",
+        "bully = \"pass\"",
+        12,
+        "expect",
+        "no expected verdict for system \"raft\"",
+    ),
+    (
+        "target = \"leader\"",
+        "target = \"captain\"",
+        11,
+        "timeline[0].target",
+        "expected leader, followers",
+    ),
+    (
+        "target = \"leader\"",
+        "target = \"n7\"",
+        11,
+        "timeline[0].target",
+        "between n1 and n3",
+    ),
+    (
+        "do = \"crash\"",
+        "do = \"explode\"",
+        10,
+        "timeline[0].do",
+        "unknown action \"explode\"",
+    ),
+    (
+        "at = \"5s\"",
+        "at = \"50s\"",
+        9,
+        "timeline[0].at",
+        "within the scenario's duration",
+    ),
+    (
+        "at = \"5s\"",
+        "at = \"5s\"\nevery = \"1s\"",
+        8,
+        "timeline[0].times",
+        "`every` needs `times`",
+    ),
+    (
+        "rate = 10",
+        "rate = 0",
+        7,
+        "workload.rate",
+        "expected operations per second",
+    ),
+    (
+        "[workload]",
+        "[network]\nloss = 1.5\n[workload]",
+        6,
+        "network.loss",
+        "probability between 0 and 1",
+    ),
+    (
+        "[workload]",
+        "[network]\nlatency = [\"0ms\", \"5ms\"]\n[workload]",
+        6,
+        "network.latency",
+        "1ms <= min <= max",
+    ),
+    (
+        "[workload]",
+        "[params.nosuch]\nx = 1\n[workload]",
+        5,
+        "params",
+        "unknown system \"nosuch\"",
+    ),
+];
+
+#[test]
+fn the_good_file_parses() {
+    let sc = scenario::parse_str(GOOD, Path::new("good.toml"), SYSTEMS).expect("valid");
+    assert_eq!(sc.name, "good");
+    assert_eq!(sc.timeline.len(), 1);
+    assert_eq!(sc.timeline[0].line, 8);
+}
+
+#[test]
+fn malformed_files_name_line_field_and_expectation() {
+    let mut failures = Vec::new();
+    for (from, to, line, field, fragment) in CASES {
+        assert!(GOOD.contains(from), "case {from:?} does not apply to GOOD");
+        let text = GOOD.replacen(from, to, 1);
+        match scenario::parse_str(&text, Path::new("bad.toml"), SYSTEMS) {
+            Ok(_) => failures.push(format!("{to:?}: parsed without error")),
+            Err(e) => {
+                let shown = e.to_string();
+                if e.line != *line
+                    || e.field != *field
+                    || !e.message.contains(fragment)
+                    || !shown.starts_with("bad.toml:")
+                {
+                    failures.push(format!(
+                        "{to:?}: got line {} field {:?}: {shown}",
+                        e.line, e.field
+                    ));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn every_shipped_scenario_is_valid() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sim-scenarios");
+    let all = [
+        "raft",
+        "bully",
+        "quorum-kv",
+        "term-bully",
+        "fragment-failover",
+    ];
+    let scenarios = scenario::load_dir(&dir, &all).unwrap_or_else(|e| panic!("{e}"));
+    assert!(!scenarios.is_empty());
+}
