@@ -88,3 +88,49 @@ fn the_budget_gives_unknown_not_a_hang() {
         other => panic!("expected unknown, got {other:?}"),
     }
 }
+
+/// A longer sweep with heavy indeterminacy (up to 50% `info`), unpartitioned checks too.
+/// Run in release: `cargo test --release -p check --test properties -- --ignored`
+/// (about 4 minutes on a loaded 2-core machine). Unknown (budget) is allowed here; a
+/// false alarm or a missed perturbation is not.
+#[test]
+#[ignore]
+fn long_sweep() {
+    let mut unknown = 0;
+    for seed in 1000..4000u64 {
+        let model = [Model::Kv, Model::CasRegister, Model::Set][(seed % 3) as usize];
+        let cfg = GenConfig {
+            model,
+            clients: 2 + (seed % 6) as usize,
+            keys: 1 + (seed % 2) as usize,
+            ops: 10 + (seed as usize * 13) % if model == Model::Set { 40 } else { 150 },
+            info_percent: [0, 10, 30, 50][(seed / 3 % 4) as usize],
+            seed,
+        };
+        let h = generate(&cfg);
+        for mismatch in [false, true] {
+            let mut o = opts(mismatch);
+            o.budget = Duration::from_secs(3);
+            let mut runs = vec![check_linearizable(&h, model, &o).unwrap()];
+            if model != Model::Set && cfg.ops < 60 {
+                o.partition = false;
+                runs.push(check_linearizable(&h, model, &o).unwrap());
+            }
+            for v in runs {
+                match v {
+                    Verdict::Linearizable => {}
+                    Verdict::Unknown { .. } => unknown += 1,
+                    Verdict::NotLinearizable(c) => panic!("false alarm {cfg:?}:\n{c}"),
+                }
+            }
+        }
+        if let Some(bad) = perturb_read(&h, seed) {
+            let v = check_linearizable(&bad, model, &opts(false)).unwrap();
+            assert!(
+                matches!(v, Verdict::NotLinearizable(_)),
+                "missed {cfg:?}: {v}"
+            );
+        }
+    }
+    eprintln!("{unknown} checks ran out of budget");
+}

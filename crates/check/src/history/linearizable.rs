@@ -285,8 +285,133 @@ impl Bits {
     fn get(&self, i: usize) -> bool {
         self.0[i / 64] & (1 << (i % 64)) != 0
     }
-    fn subset_of(&self, other: &Bits) -> bool {
-        self.0.iter().zip(&other.0).all(|(a, b)| a & !b == 0)
+}
+
+/// Lowe's memo of configurations already explored: (determinate set, state, whether the
+/// last operation was indeterminate) -> the sets of indeterminate operations used to get
+/// there. A configuration is skipped if an explored one had the same key and used a
+/// subset of its indeterminate operations: every completion of the new one is a
+/// completion of the old one (the extra indeterminate operations can be left out,
+/// "never"), so the memo stays sound while the ways of placing indeterminate writes
+/// collapse.
+///
+/// Laid out for speed: bitsets live in one arena, entries in one vector chained by
+/// fingerprint, so a probe copies nothing and an entry costs no allocation beyond its
+/// state.
+struct Memo<S> {
+    // A hash table is needed for speed; it is only probed, never iterated, so its order
+    // cannot leak into any output.
+    #[allow(clippy::disallowed_types)]
+    heads: std::collections::HashMap<u64, usize, std::hash::BuildHasherDefault<Fx>>,
+    entries: Vec<MemoEntry<S>>,
+    /// Bitsets, `words` u64s each, referenced by offset.
+    arena: Vec<u64>,
+    words: usize,
+}
+
+struct MemoEntry<S> {
+    det: usize,
+    state: S,
+    after_unknown: bool,
+    /// Offsets of the indeterminate sets recorded under this key.
+    unknown_sets: Vec<usize>,
+    /// Next entry with the same fingerprint, or `NONE`.
+    next: usize,
+}
+
+impl<S: Hash + Eq + Clone> Memo<S> {
+    fn new(words: usize) -> Memo<S> {
+        Memo {
+            heads: Default::default(),
+            entries: Vec::new(),
+            arena: Vec::new(),
+            words,
+        }
+    }
+
+    fn bits(&self, at: usize) -> &[u64] {
+        &self.arena[at..at + self.words]
+    }
+
+    fn store(&mut self, b: &Bits) -> usize {
+        let at = self.arena.len();
+        self.arena.extend_from_slice(&b.0);
+        at
+    }
+
+    /// Records a configuration; `false` if it, or one using fewer indeterminate
+    /// operations, was already explored.
+    fn insert(&mut self, det: &Bits, state: &S, after_unknown: bool, unknown: &Bits) -> bool {
+        use std::hash::Hasher;
+        let mut h = Fx::default();
+        det.hash(&mut h);
+        state.hash(&mut h);
+        after_unknown.hash(&mut h);
+        let fp = h.finish();
+        let head = self.heads.get(&fp).copied().unwrap_or(NONE);
+        let mut e = head;
+        while e != NONE {
+            let x = &self.entries[e];
+            if x.after_unknown == after_unknown
+                && self.bits(x.det) == &det.0[..]
+                && x.state == *state
+            {
+                let covered = x.unknown_sets.iter().any(|&u| {
+                    self.bits(u)
+                        .iter()
+                        .zip(&unknown.0)
+                        .all(|(a, b)| a & !b == 0)
+                });
+                if covered {
+                    return false;
+                }
+                let u = self.store(unknown);
+                self.entries[e].unknown_sets.push(u);
+                return true;
+            }
+            e = x.next;
+        }
+        let det_at = self.store(det);
+        let unk_at = self.store(unknown);
+        self.entries.push(MemoEntry {
+            det: det_at,
+            state: state.clone(),
+            after_unknown,
+            unknown_sets: vec![unk_at],
+            next: head,
+        });
+        self.heads.insert(fp, self.entries.len() - 1);
+        true
+    }
+}
+
+/// A fast multiplicative hasher (after rustc's FxHasher) with no random seed: the same
+/// fingerprint on every run.
+#[derive(Default)]
+struct Fx(u64);
+
+impl std::hash::Hasher for Fx {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut w = [0u8; 8];
+            w[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(w));
+        }
+    }
+    fn write_u64(&mut self, x: u64) {
+        self.0 = (self.0.rotate_left(5) ^ x).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+    fn write_u32(&mut self, x: u32) {
+        self.write_u64(u64::from(x));
+    }
+    fn write_u8(&mut self, x: u8) {
+        self.write_u64(u64::from(x));
+    }
+    fn write_usize(&mut self, x: usize) {
+        self.write_u64(x as u64);
     }
 }
 
@@ -368,17 +493,7 @@ where
     // Linearized operations, split: determinate ones, and indeterminate ones.
     let mut linearized = Bits(vec![0; n.div_ceil(64)]);
     let mut unknown_used = Bits(vec![0; n.div_ceil(64)]);
-    // Memo of configurations already explored: (determinate set, state) -> the sets of
-    // indeterminate operations used to get there. A configuration is skipped if an
-    // explored one had the same determinate set and state and used a subset of its
-    // indeterminate operations: every completion of the new one is a completion of the
-    // old one (the extra indeterminate operations can be left out, "never"), so Lowe's
-    // memoization stays sound while the 2^k ways of placing k indeterminate writes
-    // collapse. A hash table is needed for speed; it is only probed, never iterated, so
-    // its order cannot leak into any output.
-    #[allow(clippy::disallowed_types)]
-    let mut cache: std::collections::HashMap<(Bits, M::State, bool), Vec<Bits>> =
-        std::collections::HashMap::new();
+    let mut memo: Memo<M::State> = Memo::new(n.div_ceil(64));
     let mut calls: Vec<(usize, M::State, bool)> = Vec::new();
     // Whether the last operation linearized was indeterminate (see the pruning rules).
     let mut after_unknown = false;
@@ -418,22 +533,17 @@ where
                 .step(&state, &ops[*i].op, outcome)
                 .filter(|s| !unknown || *s != state)
             {
-                let (mut det, mut unk) = (linearized.clone(), unknown_used.clone());
+                // Mark it linearized in place; undone below if the memo says explored.
                 if unknown {
-                    unk.set(j);
+                    unknown_used.set(j);
                 } else {
-                    det.set(j);
+                    linearized.set(j);
                 }
-                let seen = cache.entry((det, new_state.clone(), unknown)).or_default();
-                if !seen.iter().any(|s| s.subset_of(&unk)) {
-                    seen.push(unk);
+                if memo.insert(&linearized, &new_state, unknown, &unknown_used) {
                     calls.push((entry, state, after_unknown));
                     state = new_state;
                     after_unknown = unknown;
-                    if unknown {
-                        unknown_used.set(j);
-                    } else {
-                        linearized.set(j);
+                    if !unknown {
                         determinate_left -= 1;
                     }
                     lift(&mut next, &mut prev, entry);
@@ -442,6 +552,11 @@ where
                 }
             }
             if !advanced {
+                if unknown {
+                    unknown_used.clear(j);
+                } else {
+                    linearized.clear(j);
+                }
                 entry = next[entry];
             }
         } else {

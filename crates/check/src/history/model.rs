@@ -196,6 +196,10 @@ pub struct MapModel {
     pub key: KeyModel,
     keys: Vec<String>,
     values: RefCell<Interner>,
+    /// (value id before, write, outcome) -> value id after (`Err`: impossible), so a
+    /// write seen before costs a lookup instead of building and interning a string.
+    #[allow(clippy::type_complexity)]
+    writes: RefCell<BTreeMap<(Option<u32>, ClientOp, u8), Result<Option<u32>, ()>>>,
 }
 
 #[derive(Debug, Default)]
@@ -212,6 +216,7 @@ impl MapModel {
             key,
             keys: keys.into_iter().collect(),
             values: RefCell::new(Interner::default()),
+            writes: RefCell::new(BTreeMap::new()),
         }
     }
 
@@ -249,8 +254,22 @@ impl SeqModel for MapModel {
             let cur = s[k].map(|id| t.strings[id as usize].as_str());
             return self.key.same(cur, value.as_deref()).then(|| s.clone());
         }
-        let next = self.key.step(&self.value(s[k]), op, outcome)?;
-        let id = self.intern(next);
+        let kind = match outcome {
+            Outcome::Ok(_) => 0,
+            Outcome::Mismatch => 1,
+            Outcome::Unknown => 2,
+        };
+        let memo_key = (s[k], op.clone(), kind);
+        let known = self.writes.borrow().get(&memo_key).copied();
+        let id = match known {
+            Some(r) => r.ok()?,
+            None => {
+                let next = self.key.step(&self.value(s[k]), op, outcome);
+                let r = next.map(|v| self.intern(v)).ok_or(());
+                self.writes.borrow_mut().insert(memo_key, r);
+                r.ok()?
+            }
+        };
         let mut s = s.clone();
         s[k] = id;
         Some(s)
