@@ -5,7 +5,8 @@
 //! history:
 //! - set: every acknowledged add is present;
 //! - append: every acknowledged append's token is present, unless an overwrite (put,
-//!   delete, cas) of that key was invoked after the append was, and may have replaced it;
+//!   delete, cas) of that key had not completed when the append was invoked: it may be
+//!   ordered after the append and have replaced it;
 //! - put, cas, delete: the final value must come from a write that no acknowledged write
 //!   strictly follows in real time (invoked after it completed). Indeterminate writes never
 //!   complete, so they stay candidates: they may have taken effect late.
@@ -137,11 +138,12 @@ fn judge_key(key: &str, on_key: &[&Write], value: Option<&str>, problems: &mut V
         .map(|v| v.split_whitespace().collect())
         .unwrap_or_default();
     let first_token = value.and_then(|v| v.split_whitespace().next());
-    // The latest invocation of any overwrite, and of any acknowledged one.
-    let last_overwrite_invoke = on_key
+    // The latest completion of any overwrite (an indeterminate one never completes), and
+    // the latest invocation of an acknowledged one.
+    let last_overwrite_complete = on_key
         .iter()
         .filter(|w| is_overwrite(&w.op))
-        .map(|w| w.invoke_ns)
+        .map(|w| w.complete_ns.unwrap_or(u64::MAX))
         .max();
     let last_acked_overwrite_invoke = on_key
         .iter()
@@ -151,7 +153,7 @@ fn judge_key(key: &str, on_key: &[&Write], value: Option<&str>, problems: &mut V
     for w in on_key.iter().filter(|w| w.acked) {
         if let ClientOp::Append { value: token, .. } = &w.op {
             let token = token.trim();
-            let overwritten = last_overwrite_invoke.is_some_and(|t| t >= w.invoke_ns);
+            let overwritten = last_overwrite_complete.is_some_and(|t| t >= w.invoke_ns);
             if !overwritten && !tokens.contains(token) {
                 problems.push(format!(
                     "acknowledged append {token} to {key} is missing (value {value:?})"
@@ -271,6 +273,39 @@ mod tests {
         };
         assert!(check(&h, &kv(Some("c9-9 c0-1 "))).is_empty());
         assert_eq!(check(&h, &kv(Some("c9-9 "))).len(), 1);
+    }
+
+    #[test]
+    fn a_put_concurrent_with_an_append_may_replace_it() {
+        let app = ClientOp::Append {
+            key: "k".into(),
+            value: " c0-1".into(),
+        };
+        let h = History {
+            events: vec![
+                ev(1, EventKind::Invoke, put("c1-1"), 1),
+                ev(0, EventKind::Invoke, app.clone(), 2),
+                ev(0, EventKind::Ok, app.clone(), 3),
+                ev(1, EventKind::Ok, put("c1-1"), 4),
+            ],
+        };
+        assert!(
+            check(&h, &kv(Some("c1-1"))).is_empty(),
+            "the put may be ordered after the append"
+        );
+        let h = History {
+            events: vec![
+                ev(1, EventKind::Invoke, put("c1-1"), 1),
+                ev(1, EventKind::Ok, put("c1-1"), 2),
+                ev(0, EventKind::Invoke, app.clone(), 3),
+                ev(0, EventKind::Ok, app, 4),
+            ],
+        };
+        assert_eq!(
+            check(&h, &kv(Some("c1-1"))).len(),
+            1,
+            "a put that completed first cannot hide it"
+        );
     }
 
     #[test]
