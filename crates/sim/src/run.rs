@@ -395,12 +395,14 @@ fn nemesis<N: Node>(
         }
         Action::OneWay { from, to } => {
             let from = resolve(&mut w, from);
-            let to = resolve(&mut w, to);
+            // A node never sends to itself, so the cut names only other nodes.
+            let to: Vec<usize> = resolve(&mut w, to)
+                .into_iter()
+                .filter(|b| !from.contains(b))
+                .collect();
             for &a in &from {
                 for &b in &to {
-                    if a != b {
-                        w.net.cut(a, b);
-                    }
+                    w.net.cut(a, b);
                 }
             }
             w.trace
