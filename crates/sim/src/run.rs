@@ -395,18 +395,27 @@ fn nemesis<N: Node>(
         }
         Action::OneWay { from, to } => {
             let from = resolve(&mut w, from);
-            // A node never sends to itself, so the cut names only other nodes.
-            let to: Vec<usize> = resolve(&mut w, to)
-                .into_iter()
-                .filter(|b| !from.contains(b))
-                .collect();
+            let to = resolve(&mut w, to);
             for &a in &from {
                 for &b in &to {
-                    w.net.cut(a, b);
+                    if a != b {
+                        w.net.cut(a, b);
+                    }
                 }
             }
-            w.trace
-                .mark(now, format!("cut {} -> {}", names(&from), names(&to)));
+            // Name only real links: a lone node on one side is not also named on the other.
+            let without = |side: &[usize], lone: &[usize]| -> Vec<usize> {
+                side.iter()
+                    .copied()
+                    .filter(|x| lone.len() != 1 || !lone.contains(x))
+                    .collect()
+            };
+            let shown = format!(
+                "cut {} -> {}",
+                names(&without(&from, &to)),
+                names(&without(&to, &from))
+            );
+            w.trace.mark(now, shown);
         }
         Action::Heal => {
             w.net.heal();
