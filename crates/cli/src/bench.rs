@@ -24,6 +24,11 @@ pub fn bench(seeds: u64) -> ExitCode {
         w.delivered as f64 / w.simulated.as_secs_f64()
     );
     println!("  messages per wall s:   {:.0}", w.messages_per_s());
+    println!(
+        "  driver wake-ups:       {} ({:.0} per simulated second)",
+        w.wakeups,
+        w.wakeups as f64 / w.simulated.as_secs_f64()
+    );
     println!("  violations:            {}", w.violations);
     println!("raw madsim Endpoint ping-pong, same process:");
     println!(

@@ -44,6 +44,7 @@ pub struct WorkloadFigures {
     pub wall: Duration,
     pub simulated: Duration,
     pub delivered: u64,
+    pub wakeups: u64,
     pub violations: usize,
 }
 
@@ -66,10 +67,12 @@ pub fn workload(sc: &Scenario, seeds: u64) -> WorkloadFigures {
     let mut simulated = Duration::ZERO;
     let mut delivered = 0;
     let mut violations = 0;
+    let mut wakeups = 0;
     for seed in 1..=seeds {
         let r = run_system("raft", sc, seed, &opts).expect("bench params are valid");
         simulated += Duration::from_nanos(r.end_ns);
         delivered += r.stats.delivered;
+        wakeups += r.stats.wakeups;
         violations += r.violations.len();
     }
     WorkloadFigures {
@@ -77,6 +80,7 @@ pub fn workload(sc: &Scenario, seeds: u64) -> WorkloadFigures {
         wall: start.elapsed(),
         simulated,
         delivered,
+        wakeups,
         violations,
     }
 }

@@ -75,6 +75,8 @@ pub struct Stats {
     pub dropped: u64,
     pub timers: u64,
     pub client_requests: u64,
+    /// Times a driver task was polled (one per madsim timer that fired, plus spurious).
+    pub wakeups: u64,
 }
 
 impl Trace {

@@ -592,6 +592,7 @@ impl<N: Node> Future for Driver<N> {
                 w.boot(self.index, cx.waker().clone());
             }
         }
+        w.trace.stats.wakeups += 1;
         if self.is_client {
             w.run_client(self.index);
         } else {
