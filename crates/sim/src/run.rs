@@ -199,7 +199,7 @@ where
     for (at, action) in faults {
         if at <= sc.duration {
             madsim::time::sleep_until(start + at).await;
-            nemesis(&world, &handle, &madsim_ids, action);
+            nemesis(&world, &handle, &madsim_ids, sc.nodes as usize, action);
         }
     }
     madsim::time::sleep_until(start + sc.duration).await;
@@ -247,7 +247,13 @@ where
         events: std::mem::take(&mut w.history),
     };
     let mut violations: Vec<Violation> = w.election.violations().to_vec();
-    violations.extend(crate::judge::judge(&system, kind, &history, &final_states));
+    violations.extend(crate::judge::judge(
+        &system,
+        &sc,
+        kind,
+        &history,
+        &final_states,
+    ));
     for (_, s) in &final_states {
         w.trace.feed(&[s.digest()]);
     }
@@ -266,8 +272,9 @@ where
     }
 }
 
-/// Resolves a selector against the cluster as it is now.
-fn resolve<N: Node>(w: &mut World<N>, sel: &Selector) -> Vec<usize> {
+/// Resolves a selector against the cluster as it is now; `replicas` is the scenario's
+/// node count (a system may run more: term-bully's monitor).
+fn resolve<N: Node>(w: &mut World<N>, replicas: usize, sel: &Selector) -> Vec<usize> {
     let n = w.nodes.len();
     let leader = || -> Option<usize> {
         w.nodes
@@ -290,6 +297,7 @@ fn resolve<N: Node>(w: &mut World<N>, sel: &Selector) -> Vec<usize> {
     };
     let mut picked = match sel {
         Selector::All => (0..n).collect(),
+        Selector::Monitor => (replicas..n).collect(),
         Selector::Nodes(ids) => ids.iter().map(|i| *i as usize - 1).collect(),
         Selector::Down => (0..n)
             .filter(|&i| !w.nodes[i].up || w.nodes[i].paused)
@@ -332,13 +340,14 @@ fn nemesis<N: Node>(
     world: &Shared<N>,
     handle: &Handle,
     madsim_ids: &[madsim::task::NodeId],
+    replicas: usize,
     action: &Action,
 ) {
     let mut w = world.lock().expect("world");
     let now = w.now_ns();
     match action {
         Action::Crash { target } => {
-            for i in resolve(&mut w, target) {
+            for i in resolve(&mut w, replicas, target) {
                 if w.nodes[i].up {
                     handle.kill(madsim_ids[i]);
                     w.crash(i);
@@ -346,7 +355,7 @@ fn nemesis<N: Node>(
             }
         }
         Action::Restart { target } => {
-            for i in resolve(&mut w, target) {
+            for i in resolve(&mut w, replicas, target) {
                 if !w.nodes[i].up {
                     w.trace.mark(now, format!("restart n{}", i + 1));
                     // The new driver boots the node on its first poll.
@@ -355,7 +364,7 @@ fn nemesis<N: Node>(
             }
         }
         Action::Pause { target } => {
-            for i in resolve(&mut w, target) {
+            for i in resolve(&mut w, replicas, target) {
                 if w.nodes[i].up && !w.nodes[i].paused {
                     w.nodes[i].paused = true;
                     w.trace.mark(now, format!("pause n{}", i + 1));
@@ -364,7 +373,7 @@ fn nemesis<N: Node>(
             }
         }
         Action::Resume { target } => {
-            for i in resolve(&mut w, target) {
+            for i in resolve(&mut w, replicas, target) {
                 if w.nodes[i].paused {
                     w.nodes[i].paused = false;
                     w.trace.mark(now, format!("resume n{}", i + 1));
@@ -373,14 +382,14 @@ fn nemesis<N: Node>(
             }
         }
         Action::Isolate { target } => {
-            let side = resolve(&mut w, target);
+            let side = resolve(&mut w, replicas, target);
             for &i in &side {
                 w.net.split(&[i]);
             }
             w.trace.mark(now, format!("isolate {}", names(&side)));
         }
         Action::Partition { target } => {
-            let side = resolve(&mut w, target);
+            let side = resolve(&mut w, replicas, target);
             w.net.split(&side);
             let rest: Vec<usize> = (0..w.nodes.len()).filter(|i| !side.contains(i)).collect();
             w.trace.mark(
@@ -389,8 +398,8 @@ fn nemesis<N: Node>(
             );
         }
         Action::OneWay { from, to } => {
-            let from = resolve(&mut w, from);
-            let to = resolve(&mut w, to);
+            let from = resolve(&mut w, replicas, from);
+            let to = resolve(&mut w, replicas, to);
             for &a in &from {
                 for &b in &to {
                     if a != b {
@@ -406,7 +415,7 @@ fn nemesis<N: Node>(
             w.trace.mark(now, "heal".into());
         }
         Action::ClockJump { target, by_ns } => {
-            let ids = resolve(&mut w, target);
+            let ids = resolve(&mut w, replicas, target);
             for &i in &ids {
                 w.nodes[i].clock.jump(*by_ns);
             }

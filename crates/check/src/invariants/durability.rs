@@ -31,6 +31,14 @@ pub const MAX_REPORTED: usize = 5;
 
 /// `states`: the final data of each live replica.
 pub fn check(history: &History, states: &[(NodeId, StateView)]) -> Vec<Violation> {
+    let labelled: Vec<(String, &StateView)> =
+        states.iter().map(|(n, s)| (n.to_string(), s)).collect();
+    check_views(history, &labelled)
+}
+
+/// As [`check`], over views named by `label`: a design whose replica is several nodes
+/// together (seed 05's fragments, "n2+n3") is judged on their combined data.
+pub fn check_views(history: &History, states: &[(String, &StateView)]) -> Vec<Violation> {
     let writes = writes(history);
     let mut out = Vec::new();
     let mut missing = 0usize;
