@@ -86,3 +86,17 @@ impl fmt::Display for Selector {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn monitor_is_named_not_numbered_and_ids_stay_within_the_replicas() {
+        assert_eq!(Selector::parse("monitor", 3), Ok(Selector::Monitor));
+        assert_eq!(Selector::Monitor.to_string(), "monitor");
+        assert_eq!(Selector::parse("n3,n1", 3), Ok(Selector::Nodes(vec![1, 3])));
+        let err = Selector::parse("n4", 3).expect_err("n4 is no replica of 3");
+        assert!(err.contains("between n1 and n3"), "{err}");
+    }
+}
