@@ -66,6 +66,16 @@ fn scenarios_match_expectations_and_snapshots() {
     }, {
         insta::assert_snapshot!("findings-matrix", matrix);
     });
+    // The README's findings section (docs/findings.md) carries the same table.
+    let doc_path = workspace().join("docs/findings.md");
+    let doc = std::fs::read_to_string(&doc_path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", doc_path.display()));
+    let table = matrix.split("\n\n").next().unwrap_or_default();
+    assert!(
+        doc.contains(table),
+        "{} does not carry the findings table; copy it from snapshots/findings-matrix.snap",
+        doc_path.display()
+    );
     assert!(
         unexpected.is_empty(),
         "unexpected verdicts:\n{}",
