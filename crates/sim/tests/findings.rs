@@ -243,3 +243,30 @@ fn fragment_failover_returning_master_overlaps_the_promoted_nodes() {
     let t = time_ms(back[back.len() - 1]);
     assert!(time_ms(n2[0]) < t && time_ms(n3[0]) < t && t < time_ms(demoted[0]));
 }
+
+/// The harness catches a broken Raft: with `reads = "local"` (every node answers reads
+/// from its own state, no read index) a leader stranded in a minority, or a lagging
+/// follower, serves stale reads, and the linearizability checker must say so on a seed
+/// where the default Raft passes.
+#[test]
+fn raft_with_local_reads_is_caught_by_the_linearizability_checker() {
+    let path = workspace().join("sim-scenarios/partition-minority-leader.toml");
+    let sc = scenario::load(&path, sim::registry::SYSTEMS).unwrap_or_else(|e| panic!("{e}"));
+    let mut broken = sc.clone();
+    broken.params.insert(
+        "raft".into(),
+        protocol::Params::new().with("reads", "local"),
+    );
+    let opts = RunOptions::default();
+    let caught = (1..=sc.seeds).find_map(|seed| {
+        let r = run_system("raft", &broken, seed, &opts).unwrap_or_else(|e| panic!("{e}"));
+        r.violated().contains("linearizability").then_some(seed)
+    });
+    let seed = caught.expect("local reads were never caught: the checker is blind to stale reads");
+    let good = run_system("raft", &sc, seed, &opts).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        good.violations.is_empty(),
+        "default raft fails seed {seed}: {:?}",
+        good.violations
+    );
+}
