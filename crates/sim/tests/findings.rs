@@ -258,9 +258,9 @@ fn raft_with_local_reads_is_caught_by_the_linearizability_checker() {
         protocol::Params::new().with("reads", "local"),
     );
     let opts = RunOptions::default();
-    let caught = (1..=sc.seeds).find_map(|seed| {
+    let caught = (1..=sc.seeds).find(|&seed| {
         let r = run_system("raft", &broken, seed, &opts).unwrap_or_else(|e| panic!("{e}"));
-        r.violated().contains("linearizability").then_some(seed)
+        r.violated().contains("linearizability")
     });
     let seed = caught.expect("local reads were never caught: the checker is blind to stale reads");
     let good = run_system("raft", &sc, seed, &opts).unwrap_or_else(|e| panic!("{e}"));
