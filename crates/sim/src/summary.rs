@@ -243,3 +243,41 @@ pub fn matrix(systems: &[&str], rows: &[(String, Vec<Option<Cell>>)]) -> String 
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failing_cells_show_seed_and_reproduce_below_the_table() {
+        let fail = Cell {
+            verdict: "durability+set".into(),
+            finding: Some((
+                3,
+                "cargo run --release -- replay x.toml --system b --seed 3".into(),
+            )),
+            unexpected: false,
+        };
+        let pass = Cell {
+            verdict: "pass".into(),
+            finding: None,
+            unexpected: true,
+        };
+        let m = matrix(
+            &["a", "b", "c"],
+            &[("x".into(), vec![Some(pass), Some(fail), None])],
+        );
+        assert!(
+            m.contains("| x | pass UNEXPECTED | durability+set (seed 3) | - |"),
+            "{m}"
+        );
+        assert!(
+            m.contains("- x / b: durability+set: `cargo run --release -- replay x.toml --system b --seed 3`"),
+            "{m}"
+        );
+        assert!(
+            !m.contains("x / a"),
+            "a passing cell has nothing to reproduce: {m}"
+        );
+    }
+}
