@@ -270,3 +270,34 @@ fn raft_with_local_reads_is_caught_by_the_linearizability_checker() {
         good.violations
     );
 }
+
+/// Quorum-kv (seed 04): `read_your_writes` reads `pendingWrites`, which nothing fills, so
+/// it is a local read; once the leader restarts with empty memory, a client reads its own
+/// acknowledged write as absent.
+#[test]
+fn quorum_kv_read_your_writes_misses_the_clients_own_write_after_a_restart() {
+    let (r, repro) = replay("quorum-read-your-writes.toml", "quorum-kv", 1);
+    let d = violation(&r, "session", &repro);
+    assert!(
+        d.contains("session 2 key \"k0\": read your writes violated")
+            && d.contains("put k0=c2-122 -> ok"),
+        "{d}\n  reproduce: {repro}"
+    );
+    let put = lines(&r, &["client 2 -> ", "put k0=c2-122 (req 744)"]);
+    let ack = lines(&r, &["reply req 744: Ok(Done)"]);
+    let restart = lines(&r, &["restart n1"]);
+    assert!(
+        !put.is_empty() && ack.len() == 1 && restart.len() == 1,
+        "reproduce: {repro}"
+    );
+    // After the restart, client 2 reads k0 and is told it does not exist.
+    let absent = lines(&r, &["client 2 -> ", " get k0 (req "])
+        .into_iter()
+        .filter(|l| time_ms(l) > time_ms(restart[0]))
+        .filter_map(|l| l.split("(req ").nth(1)?.strip_suffix(')'))
+        .any(|req| !lines(&r, &[&format!("reply req {req}: Ok(Value {{ value: None")]).is_empty());
+    assert!(
+        absent,
+        "no read of k0 as absent by client 2\n  reproduce: {repro}"
+    );
+}

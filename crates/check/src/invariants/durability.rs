@@ -273,6 +273,24 @@ mod tests {
     }
 
     #[test]
+    fn a_combined_view_is_judged_and_named_by_its_label() {
+        let h = History {
+            events: vec![
+                ev(0, EventKind::Invoke, put("a"), 1),
+                ev(0, EventKind::Ok, put("a"), 2),
+            ],
+        };
+        let stale = StateView::Kv(BTreeMap::new());
+        let v = check_views(&h, &[("n2+n3".to_string(), &stale)]);
+        assert_eq!(v.len(), 1);
+        assert!(
+            v[0].detail.starts_with("n2+n3: k = None"),
+            "{}",
+            v[0].detail
+        );
+    }
+
+    #[test]
     fn failed_writes_are_no_candidates() {
         let h = History {
             events: vec![
