@@ -214,29 +214,25 @@ fn sweep(dir: &Path) -> ExitCode {
         let mut cells = Vec::new();
         for system in sim::registry::SYSTEMS {
             if !sc.systems.iter().any(|s| s == system) {
-                cells.push("-".to_string());
+                cells.push(None);
                 continue;
             }
             match summary::run_seeds(sc, system, &summary::default_seeds(sc)) {
                 Ok(r) => {
-                    all_expected &= r.as_expected();
-                    let mut cell = r.verdict();
-                    if let Some((seed, _)) = r.failing.first() {
-                        cell.push_str(&format!(" (seed {seed})"));
-                    }
-                    if !r.as_expected() {
-                        cell.push_str(" UNEXPECTED");
+                    let cell = summary::Cell::of(sc, &r);
+                    if cell.unexpected {
+                        all_expected = false;
                         eprintln!(
                             "unexpected verdict: {} on {}: reproduce with\n  {}",
                             system,
                             sc.name,
-                            r.failing.first().map_or_else(
+                            cell.finding.as_ref().map_or_else(
                                 || summary::reproduce(sc, system, sc.pinned_seed),
-                                |(s, _)| summary::reproduce(sc, system, *s)
+                                |(_, cmd)| cmd.clone()
                             )
                         );
                     }
-                    cells.push(cell);
+                    cells.push(Some(cell));
                 }
                 Err(e) => return bad_input(e),
             }

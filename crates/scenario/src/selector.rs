@@ -23,11 +23,15 @@ pub enum Selector {
     All,
     /// Explicit nodes, 1-based: `n1`, `n2,n3`.
     Nodes(Vec<u32>),
+    /// A system's extra node beyond the scenario's replicas (term-bully's monitor, the
+    /// highest id); no node for systems without one. Explicit ids cannot name it, since
+    /// a scenario's `nodes` counts replicas and every system must accept its selectors.
+    Monitor,
 }
 
 impl Selector {
     pub const NAMES: &'static str =
-        "leader, followers, leader-side, minority, majority, random, down, all, or nodes like n2 or n1,n3";
+        "leader, followers, leader-side, minority, majority, random, down, all, monitor, or nodes like n2 or n1,n3";
 
     /// `nodes` is the cluster size, to check explicit ids.
     pub fn parse(text: &str, nodes: u32) -> Result<Selector, String> {
@@ -40,6 +44,7 @@ impl Selector {
             "random" => Selector::Random,
             "down" => Selector::Down,
             "all" => Selector::All,
+            "monitor" => Selector::Monitor,
             list => {
                 let mut ids = Vec::new();
                 for part in list.split(',') {
@@ -73,10 +78,25 @@ impl fmt::Display for Selector {
             Selector::Random => f.write_str("random"),
             Selector::Down => f.write_str("down"),
             Selector::All => f.write_str("all"),
+            Selector::Monitor => f.write_str("monitor"),
             Selector::Nodes(ids) => {
                 let names: Vec<String> = ids.iter().map(|i| format!("n{i}")).collect();
                 f.write_str(&names.join(","))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn monitor_is_named_not_numbered_and_ids_stay_within_the_replicas() {
+        assert_eq!(Selector::parse("monitor", 3), Ok(Selector::Monitor));
+        assert_eq!(Selector::Monitor.to_string(), "monitor");
+        assert_eq!(Selector::parse("n3,n1", 3), Ok(Selector::Nodes(vec![1, 3])));
+        let err = Selector::parse("n4", 3).expect_err("n4 is no replica of 3");
+        assert!(err.contains("between n1 and n3"), "{err}");
     }
 }

@@ -79,16 +79,56 @@ where
     N::Config: Send + Sync,
 {
     let rt = Runtime::with_seed_and_config(seed, madsim::Config::default());
-    let sc = sc.clone();
-    let system = system.to_string();
+    let owned = sc.clone();
+    let name = system.to_string();
     let opts = opts.clone();
-    let mut report = rt
-        .block_on(async move { simulate::<N>(sc, system, kind, config, seed, nodes, opts).await });
+    // A node's own assertion failing (raft's "truncating a committed entry") is a finding
+    // about the system, not a crash of the testbed: report it as a violation of the run.
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        rt.block_on(
+            async move { simulate::<N>(owned, name, kind, config, seed, nodes, opts).await },
+        )
+    }));
+    let mut report = match outcome {
+        Ok(report) => report,
+        Err(payload) => return panicked(system, seed, payload),
+    };
     // Judged outside the runtime: inside it, madsim intercepts the clock, and the history
     // checkers' wall-clock budget would never run out.
-    let judged = crate::judge::judge(&report.system, kind, &report.history, &report.final_states);
+    let judged = crate::judge::judge(
+        &report.system,
+        sc,
+        kind,
+        &report.history,
+        &report.final_states,
+    );
     report.violations.extend(judged);
     report
+}
+
+fn panicked(system: &str, seed: u64, payload: Box<dyn std::any::Any + Send>) -> RunReport {
+    let message = payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "a panic without a message".to_string());
+    RunReport {
+        system: system.to_string(),
+        seed,
+        // No trace survives a panic; the digest says so rather than faking one.
+        digest: 0,
+        violations: vec![Violation {
+            invariant: "panic",
+            at_ns: None,
+            detail: format!("a node panicked: {message}"),
+        }],
+        timeline: Vec::new(),
+        log: Vec::new(),
+        stats: Stats::default(),
+        history: History::default(),
+        final_states: Vec::new(),
+        end_ns: 0,
+    }
 }
 
 async fn simulate<N>(
@@ -205,7 +245,7 @@ where
     for (at, action) in faults {
         if at <= sc.duration {
             madsim::time::sleep_until(start + at).await;
-            nemesis(&world, &handle, &madsim_ids, action);
+            nemesis(&world, &handle, &madsim_ids, sc.nodes as usize, action);
         }
     }
     madsim::time::sleep_until(start + sc.duration).await;
@@ -271,8 +311,9 @@ where
     }
 }
 
-/// Resolves a selector against the cluster as it is now.
-fn resolve<N: Node>(w: &mut World<N>, sel: &Selector) -> Vec<usize> {
+/// Resolves a selector against the cluster as it is now; `replicas` is the scenario's
+/// node count (a system may run more: term-bully's monitor).
+fn resolve<N: Node>(w: &mut World<N>, replicas: usize, sel: &Selector) -> Vec<usize> {
     let n = w.nodes.len();
     let leader = || -> Option<usize> {
         w.nodes
@@ -295,6 +336,7 @@ fn resolve<N: Node>(w: &mut World<N>, sel: &Selector) -> Vec<usize> {
     };
     let mut picked = match sel {
         Selector::All => (0..n).collect(),
+        Selector::Monitor => (replicas..n).collect(),
         Selector::Nodes(ids) => ids.iter().map(|i| *i as usize - 1).collect(),
         Selector::Down => (0..n)
             .filter(|&i| !w.nodes[i].up || w.nodes[i].paused)
@@ -337,13 +379,14 @@ fn nemesis<N: Node>(
     world: &Shared<N>,
     handle: &Handle,
     madsim_ids: &[madsim::task::NodeId],
+    replicas: usize,
     action: &Action,
 ) {
     let mut w = world.lock().expect("world");
     let now = w.now_ns();
     match action {
         Action::Crash { target } => {
-            for i in resolve(&mut w, target) {
+            for i in resolve(&mut w, replicas, target) {
                 if w.nodes[i].up {
                     handle.kill(madsim_ids[i]);
                     w.crash(i);
@@ -351,7 +394,7 @@ fn nemesis<N: Node>(
             }
         }
         Action::Restart { target } => {
-            for i in resolve(&mut w, target) {
+            for i in resolve(&mut w, replicas, target) {
                 if !w.nodes[i].up {
                     w.trace.mark(now, format!("restart n{}", i + 1));
                     // The new driver boots the node on its first poll.
@@ -360,7 +403,7 @@ fn nemesis<N: Node>(
             }
         }
         Action::Pause { target } => {
-            for i in resolve(&mut w, target) {
+            for i in resolve(&mut w, replicas, target) {
                 if w.nodes[i].up && !w.nodes[i].paused {
                     w.nodes[i].paused = true;
                     w.trace.mark(now, format!("pause n{}", i + 1));
@@ -369,7 +412,7 @@ fn nemesis<N: Node>(
             }
         }
         Action::Resume { target } => {
-            for i in resolve(&mut w, target) {
+            for i in resolve(&mut w, replicas, target) {
                 if w.nodes[i].paused {
                     w.nodes[i].paused = false;
                     w.trace.mark(now, format!("resume n{}", i + 1));
@@ -378,14 +421,14 @@ fn nemesis<N: Node>(
             }
         }
         Action::Isolate { target } => {
-            let side = resolve(&mut w, target);
+            let side = resolve(&mut w, replicas, target);
             for &i in &side {
                 w.net.split(&[i]);
             }
             w.trace.mark(now, format!("isolate {}", names(&side)));
         }
         Action::Partition { target } => {
-            let side = resolve(&mut w, target);
+            let side = resolve(&mut w, replicas, target);
             w.net.split(&side);
             let rest: Vec<usize> = (0..w.nodes.len()).filter(|i| !side.contains(i)).collect();
             w.trace.mark(
@@ -394,8 +437,8 @@ fn nemesis<N: Node>(
             );
         }
         Action::OneWay { from, to } => {
-            let from = resolve(&mut w, from);
-            let to = resolve(&mut w, to);
+            let from = resolve(&mut w, replicas, from);
+            let to = resolve(&mut w, replicas, to);
             for &a in &from {
                 for &b in &to {
                     if a != b {
@@ -422,7 +465,7 @@ fn nemesis<N: Node>(
             w.trace.mark(now, "heal".into());
         }
         Action::ClockJump { target, by_ns } => {
-            let ids = resolve(&mut w, target);
+            let ids = resolve(&mut w, replicas, target);
             for &i in &ids {
                 w.nodes[i].clock.jump(*by_ns);
             }

@@ -173,13 +173,111 @@ pub fn render(sc: &Scenario, results: &[SystemSummary]) -> String {
     out
 }
 
-/// A systems x scenarios table in Markdown, one row per scenario.
-pub fn matrix(systems: &[&str], rows: &[(String, Vec<String>)]) -> String {
+/// One cell of the findings matrix: a system's verdict on a scenario.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cell {
+    /// `pass`, or the violated invariants joined by `+`.
+    pub verdict: String,
+    /// The first failing seed and the command that replays it.
+    pub finding: Option<(u64, String)>,
+    /// The verdict differs from the scenario's `[expect]`.
+    pub unexpected: bool,
+}
+
+impl Cell {
+    pub fn of(sc: &Scenario, r: &SystemSummary) -> Cell {
+        Cell {
+            verdict: r.verdict(),
+            finding: r
+                .failing
+                .first()
+                .map(|(seed, _)| (*seed, reproduce(sc, &r.system, *seed))),
+            unexpected: !r.as_expected(),
+        }
+    }
+
+    fn text(&self) -> String {
+        let mut t = self.verdict.clone();
+        if let Some((seed, _)) = &self.finding {
+            let _ = write!(t, " (seed {seed})");
+        }
+        if self.unexpected {
+            t.push_str(" UNEXPECTED");
+        }
+        t
+    }
+}
+
+/// A systems x scenarios table in Markdown, one row per scenario (`None`: the scenario
+/// does not apply to that system), then the command that reproduces each failing cell.
+pub fn matrix(systems: &[&str], rows: &[(String, Vec<Option<Cell>>)]) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "| scenario | {} |", systems.join(" | "));
     let _ = writeln!(out, "|---|{}", "---|".repeat(systems.len()));
     for (name, cells) in rows {
-        let _ = writeln!(out, "| {name} | {} |", cells.join(" | "));
+        let texts: Vec<String> = cells
+            .iter()
+            .map(|c| c.as_ref().map_or_else(|| "-".to_string(), Cell::text))
+            .collect();
+        let _ = writeln!(out, "| {name} | {} |", texts.join(" | "));
+    }
+    let failing: Vec<(&String, &str, &Cell)> = rows
+        .iter()
+        .flat_map(|(name, cells)| {
+            cells
+                .iter()
+                .zip(systems)
+                .filter_map(move |(c, sys)| c.as_ref().map(|c| (name, *sys, c)))
+        })
+        .filter(|(_, _, c)| c.finding.is_some())
+        .collect();
+    if !failing.is_empty() {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "Reproduce (first failing seed of each cell):");
+        let _ = writeln!(out);
+        for (name, sys, c) in failing {
+            if let Some((_, cmd)) = &c.finding {
+                let _ = writeln!(out, "- {name} / {sys}: {}: `{cmd}`", c.verdict);
+            }
+        }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failing_cells_show_seed_and_reproduce_below_the_table() {
+        let fail = Cell {
+            verdict: "durability+set".into(),
+            finding: Some((
+                3,
+                "cargo run --release -- replay x.toml --system b --seed 3".into(),
+            )),
+            unexpected: false,
+        };
+        let pass = Cell {
+            verdict: "pass".into(),
+            finding: None,
+            unexpected: true,
+        };
+        let m = matrix(
+            &["a", "b", "c"],
+            &[("x".into(), vec![Some(pass), Some(fail), None])],
+        );
+        assert!(
+            m.contains("| x | pass UNEXPECTED | durability+set (seed 3) | - |"),
+            "{m}"
+        );
+        assert!(
+            m.contains("- x / b: durability+set: `cargo run --release -- replay x.toml --system b --seed 3`"),
+            "{m}"
+        );
+        assert!(
+            !m.contains("x / a"),
+            "a passing cell has nothing to reproduce: {m}"
+        );
+    }
 }

@@ -1,6 +1,7 @@
 //! Every scenario file in sim-scenarios/, every system it names, every default seed:
 //! verdicts must be the ones the file expects, the canonical summary must match its
-//! snapshot in snapshots/, and the pinned seed must replay to the same digest.
+//! snapshot in snapshots/, the findings matrix built from the same runs must match
+//! snapshots/findings-matrix.snap, and the pinned seed must replay to the same digest.
 
 use sim::summary;
 use std::path::{Path, PathBuf};
@@ -20,6 +21,7 @@ fn scenarios_match_expectations_and_snapshots() {
         dir.display()
     );
     let mut unexpected = Vec::new();
+    let mut rows = Vec::new();
     for sc in &scenarios {
         let mut results = Vec::new();
         for system in &sc.systems {
@@ -37,6 +39,16 @@ fn scenarios_match_expectations_and_snapshots() {
             }
             results.push(r);
         }
+        let cells = sim::registry::SYSTEMS
+            .iter()
+            .map(|sys| {
+                results
+                    .iter()
+                    .find(|r| r.system == *sys)
+                    .map(|r| summary::Cell::of(sc, r))
+            })
+            .collect();
+        rows.push((sc.name.clone(), cells));
         let text = summary::render(sc, &results);
         insta::with_settings!({
             snapshot_path => workspace().join("snapshots"),
@@ -46,6 +58,24 @@ fn scenarios_match_expectations_and_snapshots() {
             insta::assert_snapshot!(sc.name.clone(), text);
         });
     }
+    let matrix = summary::matrix(sim::registry::SYSTEMS, &rows);
+    insta::with_settings!({
+        snapshot_path => workspace().join("snapshots"),
+        prepend_module_to_snapshot => false,
+        omit_expression => true,
+    }, {
+        insta::assert_snapshot!("findings-matrix", matrix);
+    });
+    // The README's findings section carries the same table.
+    let doc_path = workspace().join("README.md");
+    let doc = std::fs::read_to_string(&doc_path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", doc_path.display()));
+    let table = matrix.split("\n\n").next().unwrap_or_default();
+    assert!(
+        doc.contains(table),
+        "{} does not carry the findings table; copy it from snapshots/findings-matrix.snap",
+        doc_path.display()
+    );
     assert!(
         unexpected.is_empty(),
         "unexpected verdicts:\n{}",

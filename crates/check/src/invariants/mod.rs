@@ -4,10 +4,14 @@
 //! - [`election_safety`]: at most one leader per term; without terms, one master at a time.
 //! - [`durability`]: no acknowledged write is missing from the final state.
 //! - [`convergence`]: after healing and quiescing, live replicas hold the same data.
+//! - [`replica_consistency`]: the seed design's own consistency check on final states.
+//! - [`set`]: Jepsen's set checker on each replica's final documents.
 
 pub mod convergence;
 pub mod durability;
 pub mod election_safety;
+pub mod replica_consistency;
+pub mod set;
 
 use std::fmt;
 

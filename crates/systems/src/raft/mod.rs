@@ -27,13 +27,17 @@
 //! - **Reads**: `reads = "read_index"` records `max(commit, no-op index)` (so the leader
 //!   has committed in its term), confirms leadership with a heartbeat round acknowledged by
 //!   a majority after the read arrived, and answers once applied that far. `reads = "log"`
-//!   sends reads through the log like writes.
+//!   sends reads through the log like writes. `reads = "local"` is a deliberate mutation,
+//!   *unsafe*: every node, leader or follower, answers a read at once from its own applied
+//!   state, so a lagging follower or a deposed leader returns stale values. It exists only
+//!   to show the harness catches a broken Raft (`crates/sim/tests/findings.rs`).
 //! - **State view**: `StateView::Kv` unless a set operation was ever applied through the
 //!   log, then `StateView::Elements` (the set, sorted; set semantics, no duplicates).
 //! - **Roles**: a pre-candidate reports [`Role::Candidate`], though its term is unchanged.
 //!
 //! Params: `heartbeat_ms` (50), `election_timeout_min_ms` (300), `election_timeout_max_ms`
-//! (600), `pre_vote` (true), `reads` (`read_index` | `log`); any other name is an error.
+//! (600), `pre_vote` (true), `reads` (`read_index` | `log` | `local`, unsafe); any other
+//! name is an error.
 //!
 //! Volatile state (commit index, applied state machine) is not persisted; after a restart
 //! it is rebuilt by re-applying the log as the commit index is learned again.
@@ -77,12 +81,15 @@ pub const PARAMS: &[&str] = &[
     "election_timeout_max_ms",
     "pre_vote",
     "reads",
+    "sync",
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReadMode {
     ReadIndex,
     Log,
+    /// Unsafe: answer from local applied state without confirming leadership.
+    Local,
 }
 
 #[derive(Clone, Debug)]
@@ -92,6 +99,9 @@ pub struct Config {
     pub election_timeout_max: Duration,
     pub pre_vote: bool,
     pub reads: ReadMode,
+    /// Unsafe when false: never fsync, so a crash forgets votes and acknowledged entries.
+    /// A deliberate mutation, to show the harness's disk model catches it.
+    pub sync: bool,
 }
 
 /// What Raft writes to disk.
@@ -183,12 +193,14 @@ impl Node for Raft {
             election_timeout_max: params.millis("election_timeout_max_ms", 600)?,
             pre_vote: params.bool("pre_vote", true)?,
             reads: match params
-                .choice("reads", "read_index", &["read_index", "log"])?
+                .choice("reads", "read_index", &["read_index", "log", "local"])?
                 .as_str()
             {
                 "log" => ReadMode::Log,
+                "local" => ReadMode::Local,
                 _ => ReadMode::ReadIndex,
             },
+            sync: params.bool("sync", true)?,
         };
         if config.heartbeat.is_zero() {
             return Err(ParamError {
@@ -305,6 +317,11 @@ impl Node for Raft {
     }
 
     fn on_client(&mut self, cx: &mut RaftCx<'_>, req: RequestId, op: ClientOp) {
+        if op.is_read() && self.config.reads == ReadMode::Local {
+            let result = self.sm.read(&op);
+            self.reply(cx, req, result);
+            return;
+        }
         if !self.is_leader() {
             let hint = self.leader;
             self.reply(cx, req, Err(ClientError::NotLeader { hint }));
@@ -463,7 +480,9 @@ impl Raft {
     /// The one point before every message and reply: makes buffered writes durable first.
     fn flush(&mut self, cx: &mut RaftCx<'_>) {
         if self.unsynced {
-            cx.sync();
+            if self.config.sync {
+                cx.sync();
+            }
             self.unsynced = false;
         }
     }
