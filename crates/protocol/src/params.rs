@@ -83,11 +83,16 @@ impl Params {
         }
     }
 
-    /// Names that no getter asked for, so a typo in a scenario file is an error.
-    pub fn unknown<'a>(&'a self, known: &'a [&str]) -> impl Iterator<Item = &'a str> + 'a {
-        self.0
-            .keys()
-            .map(String::as_str)
-            .filter(|k| !known.contains(k))
+    /// Rejects any name outside `known`, so a typo in a scenario file is an error rather
+    /// than a silently ignored setting.
+    pub fn only(&self, known: &[&str]) -> Result<(), ParamError> {
+        match self.0.iter().find(|(k, _)| !known.contains(&k.as_str())) {
+            None => Ok(()),
+            Some((name, value)) => Err(ParamError {
+                name: name.clone(),
+                value: value.clone(),
+                expected: format!("a known parameter: one of {}", known.join(", ")),
+            }),
+        }
     }
 }

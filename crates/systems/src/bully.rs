@@ -333,13 +333,7 @@ impl Node for Bully {
             "request_timeout_ms",
             "unique_ids",
         ];
-        if let Some(name) = params.unknown(KNOWN).next() {
-            return Err(ParamError {
-                name: name.to_string(),
-                value: params.0[name].clone(),
-                expected: format!("a bully parameter ({})", KNOWN.join(", ")),
-            });
-        }
+        params.only(KNOWN)?;
         let config = Config {
             heartbeat_interval: params.millis("heartbeat_interval_ms", 3000)?,
             heartbeat_timeout: params.millis("heartbeat_timeout_ms", 5000)?,

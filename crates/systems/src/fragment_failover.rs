@@ -428,13 +428,7 @@ impl Node for FragmentFailover {
             "timestamp_granularity_ms",
             "fragments",
         ];
-        if let Some(name) = params.unknown(KNOWN).next() {
-            return Err(ParamError {
-                name: name.to_string(),
-                value: params.0[name].clone(),
-                expected: format!("a fragment-failover parameter ({})", KNOWN.join(", ")),
-            });
-        }
+        params.only(KNOWN)?;
         Ok(Config {
             batch_size: params.u64("batch_size", 100)?.max(1) as usize,
             health_interval: params.millis("health_interval_ms", 5000)?,

@@ -338,13 +338,7 @@ impl Node for QuorumKv {
             "read_consistency",
             "read_repair",
         ];
-        if let Some(name) = params.unknown(KNOWN).next() {
-            return Err(ParamError {
-                name: name.to_string(),
-                value: params.0[name].clone(),
-                expected: format!("a quorum-kv parameter ({})", KNOWN.join(", ")),
-            });
-        }
+        params.only(KNOWN)?;
         let read_consistency = match params
             .choice(
                 "read_consistency",

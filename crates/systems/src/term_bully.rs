@@ -389,13 +389,7 @@ impl Node for TermBully {
 
     fn config(params: &Params) -> Result<Config, ParamError> {
         const KNOWN: &[&str] = &["monitor_interval_ms", "request_timeout_ms"];
-        if let Some(name) = params.unknown(KNOWN).next() {
-            return Err(ParamError {
-                name: name.to_string(),
-                value: params.0[name].clone(),
-                expected: format!("a term-bully parameter ({})", KNOWN.join(", ")),
-            });
-        }
+        params.only(KNOWN)?;
         let config = Config {
             monitor_interval: params.millis("monitor_interval_ms", 10_000)?,
             request_timeout: params.millis("request_timeout_ms", 1000)?,

@@ -180,13 +180,7 @@ impl Node for Raft {
     type Config = Config;
 
     fn config(params: &Params) -> Result<Config, ParamError> {
-        if let Some(name) = params.unknown(PARAMS).next() {
-            return Err(ParamError {
-                name: name.to_string(),
-                value: params.0[name].clone(),
-                expected: format!("a known parameter: one of {}", PARAMS.join(", ")),
-            });
-        }
+        params.only(PARAMS)?;
         let config = Config {
             heartbeat: params.millis("heartbeat_ms", 50)?,
             election_timeout_min: params.millis("election_timeout_min_ms", 300)?,
