@@ -54,3 +54,24 @@ pub fn bench(seeds: u64) -> ExitCode {
     }
     ExitCode::SUCCESS
 }
+
+/// `splitbrain bench --histories [DIR]`: the checkers' speed per corpus file and in total.
+pub fn histories(dir: &std::path::Path) -> ExitCode {
+    let dir = if dir.as_os_str() == "corpus" {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../check/testdata/porcupine")
+    } else {
+        dir.to_path_buf()
+    };
+    if !dir.is_dir() {
+        eprintln!("error: {}: not a directory of histories", dir.display());
+        return ExitCode::from(2);
+    }
+    print!("{}", check::history::bench_corpus(&dir));
+    if let Some(rss) = bench::peak_rss_bytes() {
+        println!(
+            "peak resident memory of the process: {:.1} MB",
+            rss as f64 / 1e6
+        );
+    }
+    ExitCode::SUCCESS
+}

@@ -64,6 +64,11 @@ enum Command {
         /// Seeds to run.
         #[arg(long, default_value_t = 20)]
         seeds: u64,
+        /// Instead, time the history checkers over a corpus of Jepsen histories (default:
+        /// `corpus`, the Porcupine histories shipped in crates/check/testdata) and a generated
+        /// 10,000-operation history.
+        #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = "corpus")]
+        histories: Option<PathBuf>,
     },
 }
 
@@ -84,7 +89,14 @@ fn main() -> ExitCode {
             seed,
         }) => run(&file, system.as_deref(), seeds, seed),
         Some(Command::Replay { file, system, seed }) => replay(&file, &system, seed),
-        Some(Command::Bench { seeds }) => bench::bench(seeds),
+        Some(Command::Bench {
+            histories: Some(dir),
+            ..
+        }) => bench::histories(&dir),
+        Some(Command::Bench {
+            seeds,
+            histories: None,
+        }) => bench::bench(seeds),
         Some(Command::CheckHistory {
             file,
             model,
