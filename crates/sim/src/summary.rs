@@ -159,7 +159,30 @@ pub fn render(sc: &Scenario, results: &[SystemSummary]) -> String {
             p.seed,
             p.violations.len()
         );
+        // Commits as clients saw them: acknowledged writes between one fault and the next,
+        // so the timeline shows whether the cluster kept serving through each phase.
+        let acked: Vec<u64> = p
+            .history
+            .events
+            .iter()
+            .filter(|e| e.kind == EventKind::Ok && !e.op.is_read())
+            .map(|e| e.time_ns)
+            .collect();
+        let mut since = 0u64;
+        let mut counted = 0usize;
         for (t, text) in p.timeline.iter().take(MAX_SUMMARY_TIMELINE) {
+            if is_fault(text) {
+                let upto = acked.partition_point(|&a| a <= *t);
+                let _ = writeln!(
+                    out,
+                    "    {:>9}  +{} writes acknowledged since {}",
+                    "",
+                    upto - counted,
+                    fmt_time(since)
+                );
+                counted = upto;
+                since = *t;
+            }
             let _ = writeln!(out, "    {:>9}  {text}", fmt_time(*t));
         }
         if p.timeline.len() > MAX_SUMMARY_TIMELINE {
@@ -206,6 +229,24 @@ impl Cell {
         }
         t
     }
+}
+
+/// Timeline entries the nemesis wrote (as opposed to role and term changes).
+fn is_fault(text: &str) -> bool {
+    const FAULTS: &[&str] = &[
+        "crash ",
+        "restart ",
+        "pause ",
+        "resume ",
+        "isolate ",
+        "partition ",
+        "cut ",
+        "heal",
+        "clock ",
+        "loss ",
+        "quiesce",
+    ];
+    FAULTS.iter().any(|f| text.starts_with(f))
 }
 
 /// A systems x scenarios table in Markdown, one row per scenario (`None`: the scenario
