@@ -43,6 +43,9 @@ enum Command {
         system: String,
         #[arg(long)]
         seed: u64,
+        /// Also write the run's client history as Jepsen EDN to this file.
+        #[arg(long, value_name = "FILE")]
+        edn: Option<PathBuf>,
     },
     /// Every scenario in a folder, every system: the verdict matrix (the default command).
     Sweep {
@@ -88,7 +91,12 @@ fn main() -> ExitCode {
             seeds,
             seed,
         }) => run(&file, system.as_deref(), seeds, seed),
-        Some(Command::Replay { file, system, seed }) => replay(&file, &system, seed),
+        Some(Command::Replay {
+            file,
+            system,
+            seed,
+            edn,
+        }) => replay(&file, &system, seed, edn.as_deref()),
         Some(Command::Bench {
             histories: Some(dir),
             ..
@@ -159,7 +167,7 @@ fn run(file: &Path, system: Option<&str>, seeds: Option<u64>, seed: Option<u64>)
     }
 }
 
-fn replay(file: &Path, system: &str, seed: u64) -> ExitCode {
+fn replay(file: &Path, system: &str, seed: u64, edn: Option<&Path>) -> ExitCode {
     let sc = match scenario::load(file, sim::registry::SYSTEMS) {
         Ok(sc) => sc,
         Err(e) => return bad_input(e),
@@ -173,6 +181,16 @@ fn replay(file: &Path, system: &str, seed: u64) -> ExitCode {
     };
     for line in &report.log {
         println!("{line}");
+    }
+    if let Some(out) = edn {
+        if let Err(e) = std::fs::write(out, report.history.to_edn()) {
+            return bad_input(format!("{}: cannot write the history: {e}", out.display()));
+        }
+        println!(
+            "history: {} events written to {} (Jepsen EDN)",
+            report.history.events.len(),
+            out.display()
+        );
     }
     println!();
     for (node, state) in &report.final_states {
