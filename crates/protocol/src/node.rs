@@ -10,11 +10,11 @@ use crate::client::{ClientOp, ClientResult};
 use crate::ids::{LogIndex, NodeId, RequestId, Term, TimerId};
 use crate::params::{ParamError, Params};
 use crate::time::Instant;
+use core::time::Duration;
 use rand_core::RngCore;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::{self, Debug};
 use std::hash::Hash;
-use std::time::Duration;
 
 /// What survived on a node's disk, handed to [`Node::on_start`]. Keys sort, so a log
 /// stored as `log/00000000000000000001` reads back in order.

@@ -3,10 +3,10 @@
 //! Kept as strings so this crate needs no serialisation format; systems read them through
 //! typed getters that name the parameter and what was expected when a value is wrong.
 
+use core::time::Duration;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
-use std::time::Duration;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Params(pub BTreeMap<String, String>);

@@ -3,9 +3,9 @@
 //! The harness skews each node's clock (offset, drift, step jumps), so two nodes' readings
 //! are not comparable: that is the point, leases and last-write-wins depend on it.
 
+use core::time::Duration;
 use std::fmt;
 use std::ops::{Add, Sub};
-use std::time::Duration;
 
 /// Nanoseconds on one node's local clock. Only differences on the same node mean much.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -1,6 +1,6 @@
 //! Durations as people write them in scenario files: `250ms`, `10s`, `1.5s`, `2m`, `-3s`.
 
-use std::time::Duration;
+use core::time::Duration;
 
 /// Parses a signed duration into nanoseconds; `Err` names what was expected.
 pub fn parse_signed_nanos(text: &str) -> Result<i64, String> {

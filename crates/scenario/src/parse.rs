@@ -182,7 +182,7 @@ impl Ctx<'_> {
         &self,
         s: &Spanned<String>,
         field: &str,
-    ) -> Result<std::time::Duration, ScenarioError> {
+    ) -> Result<core::time::Duration, ScenarioError> {
         duration::parse(s.get_ref()).map_err(|m| self.err(s.span(), field, format!("expected {m}")))
     }
 
@@ -290,7 +290,7 @@ fn validate(cx: &Ctx<'_>, raw: RawScenario, known: &[&str]) -> Result<Scenario, 
     }
     let quiesce = match &raw.quiesce {
         Some(q) => cx.duration(q, "quiesce")?,
-        None => std::time::Duration::from_secs(10),
+        None => core::time::Duration::from_secs(10),
     };
     let seeds = match &raw.seeds {
         Some(s) if *s.get_ref() == 0 => {
@@ -304,7 +304,7 @@ fn validate(cx: &Ctx<'_>, raw: RawScenario, known: &[&str]) -> Result<Scenario, 
     let clock = Clock {
         max_offset: match &raw.clock.max_offset {
             Some(o) => cx.duration(o, "clock.max_offset")?,
-            None => std::time::Duration::ZERO,
+            None => core::time::Duration::ZERO,
         },
         max_drift_ppm: raw.clock.max_drift_ppm.unwrap_or(0),
     };
@@ -439,7 +439,7 @@ fn validate_network(cx: &Ctx<'_>, raw: &RawNetwork) -> Result<Network, ScenarioE
         };
         net.latency_min = parse(lo)?;
         net.latency_max = parse(hi)?;
-        if net.latency_min < std::time::Duration::from_millis(1)
+        if net.latency_min < core::time::Duration::from_millis(1)
             || net.latency_max < net.latency_min
         {
             return Err(cx.err(l.span(), "network.latency", "expected [min, max] with 1ms <= min <= max (madsim timers cannot fire sooner than 1ms)"));
@@ -532,7 +532,7 @@ fn validate_workload(cx: &Ctx<'_>, raw: &RawWorkload) -> Result<Workload, Scenar
     };
     let timeout = match &raw.timeout {
         Some(t) => cx.duration(t, "workload.timeout")?,
-        None => std::time::Duration::from_secs(1),
+        None => core::time::Duration::from_secs(1),
     };
     Ok(Workload {
         kind,
@@ -550,7 +550,7 @@ fn validate_fault(
     raw: &Spanned<RawFault>,
     index: usize,
     nodes: u32,
-    duration: std::time::Duration,
+    duration: core::time::Duration,
 ) -> Result<Fault, ScenarioError> {
     let f = raw.get_ref();
     let field = |name: &str| format!("timeline[{index}].{name}");

@@ -2,10 +2,10 @@
 //! trusts it.
 
 use crate::selector::Selector;
+use core::time::Duration;
 use protocol::Params;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::time::Duration;
 
 #[derive(Clone, Debug)]
 pub struct Scenario {

@@ -40,12 +40,12 @@
 //! - A pong that arrives late still counts as a heartbeat (axios would resolve late too).
 //! - Documents are stored under `doc/<seq>`; `seq` restarts above the highest on disk.
 
+use core::time::Duration;
 use protocol::{
     ClientError, ClientOp, Cx, Disk, Node, NodeId, NodeStatus, OpOutput, ParamError, Params,
     RequestId, Role, StateView, TimerId,
 };
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
 
 #[derive(Clone, Debug)]
 pub struct Config {

@@ -54,12 +54,12 @@
 //!   transaction, so transactions never interleave. `Append`/`Cas` are not in the design's
 //!   API → `Rejected`.
 
+use core::time::Duration;
 use protocol::{
     ClientError, ClientOp, Cx, Disk, Node, NodeId, NodeStatus, OpOutput, ParamError, Params,
     RequestId, Role, StateView, TimerId,
 };
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
 
 #[derive(Clone, Debug)]
 pub struct Config {

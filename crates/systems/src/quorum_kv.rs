@@ -44,12 +44,12 @@
 //!   versions "newer" cannot be known, so the first value found is taken as newest; the
 //!   repair is applied unconditionally (no term check).
 
+use core::time::Duration;
 use protocol::{
     ClientError, ClientOp, Cx, Disk, Instant, Node, NodeId, NodeStatus, OpOutput, ParamError,
     Params, RequestId, Role, StateView, Term, TimerId,
 };
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReadConsistency {

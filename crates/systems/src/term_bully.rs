@@ -41,12 +41,12 @@
 //!   update tells the database whether the monitor routes writes to it (`Leader`) or not.
 //!   A restarted database reports `Follower` until the monitor's next contact.
 
+use core::time::Duration;
 use protocol::{
     ClientError, ClientOp, Cx, Disk, Node, NodeId, NodeStatus, OpOutput, ParamError, Params,
     RequestId, Role, StateView, Term, TimerId,
 };
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 #[derive(Clone, Debug)]
 pub struct Config {

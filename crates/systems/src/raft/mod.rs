@@ -52,12 +52,12 @@ pub use self::log::{log_key, Entry, Log};
 pub use kv::StateMachine;
 pub use messages::{AppendResult, Msg};
 
+use core::time::Duration;
 use protocol::{
     ClientError, ClientOp, ClientResult, Cx, Disk, LogIndex, Node, NodeId, NodeStatus, ParamError,
     Params, RequestId, Role, StateView, Term, TimerId,
 };
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::time::Duration;
 
 /// Fires on a follower or candidate that heard nothing from a leader for a random timeout.
 pub const ELECTION_TIMER: TimerId = TimerId(1);
