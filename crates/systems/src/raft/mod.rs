@@ -562,15 +562,7 @@ impl Raft {
             self.start_election(cx);
             return;
         }
-        let msg = Msg::RequestVote {
-            term: Term(self.current_term.0 + 1),
-            last_log_index: self.log.last_index(),
-            last_log_term: self.log.last_term(),
-            pre_vote: true,
-        };
-        for peer in self.peers() {
-            self.send(cx, peer, msg.clone());
-        }
+        self.request_votes(cx, Term(self.current_term.0 + 1), true);
     }
 
     fn start_election(&mut self, cx: &mut RaftCx<'_>) {
@@ -588,11 +580,17 @@ impl Raft {
             self.become_leader(cx);
             return;
         }
+        self.request_votes(cx, self.current_term, false);
+    }
+
+    /// Asks every peer for its vote (or, with `pre_vote`, whether it would give it) in
+    /// `term`, offering this node's last log position for the up-to-date check (§5.4.1).
+    fn request_votes(&mut self, cx: &mut RaftCx<'_>, term: Term, pre_vote: bool) {
         let msg = Msg::RequestVote {
-            term: self.current_term,
+            term,
             last_log_index: self.log.last_index(),
             last_log_term: self.log.last_term(),
-            pre_vote: false,
+            pre_vote,
         };
         for peer in self.peers() {
             self.send(cx, peer, msg.clone());
