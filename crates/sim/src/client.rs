@@ -107,10 +107,10 @@ impl Client {
     fn next_op(&mut self) -> ClientOp {
         let total: u64 = self.mix.iter().map(|(_, w)| u64::from(*w)).sum();
         let mut pick = self.below(total);
-        let mut name = self.mix[0].0.clone();
-        for (op, w) in &self.mix {
+        let mut chosen = 0;
+        for (i, (_, w)) in self.mix.iter().enumerate() {
             if pick < u64::from(*w) {
-                name = op.clone();
+                chosen = i;
                 break;
             }
             pick -= u64::from(*w);
@@ -118,7 +118,7 @@ impl Client {
         self.counter += 1;
         let key = format!("k{}", self.below(u64::from(self.keys)));
         let value = format!("c{}-{}", self.index, self.counter);
-        match name.as_str() {
+        match self.mix[chosen].0.as_str() {
             "get" => ClientOp::Get { key },
             "put" => ClientOp::Put { key, value },
             "delete" => ClientOp::Delete { key },
@@ -193,19 +193,18 @@ impl Client {
             Some(o) if o.req == req => o,
             _ => return None, // late reply to an attempt already abandoned
         };
-        let op = out.op.clone();
         let (kind, output) = match result {
             Ok(output) => {
                 self.leader_guess = Some(from);
                 if let (ClientOp::Get { key }, protocol::OpOutput::Value { value, .. }) =
-                    (&op, &output)
+                    (&out.op, &output)
                 {
                     self.seen.insert(key.clone(), value.clone());
                 }
                 if let ClientOp::Put { key, value }
                 | ClientOp::Cas {
                     key, new: value, ..
-                } = &op
+                } = &out.op
                 {
                     self.seen.insert(key.clone(), Some(value.clone()));
                 }
@@ -231,7 +230,7 @@ impl Client {
                     o.redirects += 1;
                     return Some(Action::Send {
                         req: next_req,
-                        op,
+                        op: o.op.clone(),
                         target,
                     });
                 }

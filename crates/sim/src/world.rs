@@ -579,24 +579,25 @@ pub struct Driver<N: Node> {
 impl<N: Node> Future for Driver<N> {
     type Output = ();
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let world = self.world.clone();
-        let mut w = world
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        let mut w = this
+            .world
             .lock()
             .expect("a handler panicked while holding the world");
-        if !self.booted {
-            self.booted = true;
-            if self.is_client {
-                w.boot_client(self.index, cx.waker().clone());
+        if !this.booted {
+            this.booted = true;
+            if this.is_client {
+                w.boot_client(this.index, cx.waker().clone());
             } else {
-                w.boot(self.index, cx.waker().clone());
+                w.boot(this.index, cx.waker().clone());
             }
         }
         w.trace.stats.wakeups += 1;
-        if self.is_client {
-            w.run_client(self.index);
+        if this.is_client {
+            w.run_client(this.index);
         } else {
-            w.run_node(self.index);
+            w.run_node(this.index);
         }
         Poll::Pending
     }
