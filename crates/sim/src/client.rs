@@ -38,6 +38,21 @@ pub struct Client {
     pub next_tick_ns: u64,
 }
 
+/// Appends `n` in decimal, as `{n}` would format it.
+fn push_decimal(s: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    s.push_str(std::str::from_utf8(&digits[i..]).expect("ASCII digits"));
+}
+
 pub struct Outstanding {
     pub req: RequestId,
     pub op: ClientOp,
@@ -116,8 +131,16 @@ impl Client {
             pick -= u64::from(*w);
         }
         self.counter += 1;
-        let key = format!("k{}", self.below(u64::from(self.keys)));
-        let value = format!("c{}-{}", self.index, self.counter);
+        // Built by hand rather than with `format!` (this runs per operation); the text is
+        // the same: `k<n>` and `c<client>-<counter>`.
+        let mut key = String::with_capacity(8);
+        key.push('k');
+        push_decimal(&mut key, self.below(u64::from(self.keys)));
+        let mut value = String::with_capacity(16);
+        value.push('c');
+        push_decimal(&mut value, u64::from(self.index));
+        value.push('-');
+        push_decimal(&mut value, self.counter);
         match self.mix[chosen].0.as_str() {
             "get" => ClientOp::Get { key },
             "put" => ClientOp::Put { key, value },
@@ -125,7 +148,12 @@ impl Client {
             // A leading space keeps every appended token separable from what was there before.
             "append" => ClientOp::Append {
                 key,
-                value: format!(" {value}"),
+                value: {
+                    let mut spaced = String::with_capacity(value.len() + 1);
+                    spaced.push(' ');
+                    spaced.push_str(&value);
+                    spaced
+                },
             },
             "cas" => {
                 let expected = self.seen.get(&key).cloned().flatten();
@@ -284,5 +312,17 @@ impl Client {
 
     pub fn kind(&self) -> WorkloadKind {
         self.kind
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn push_decimal_formats_like_display() {
+        for n in [0, 1, 9, 10, 42, 1_000_000, u64::MAX] {
+            let mut s = String::from("x");
+            super::push_decimal(&mut s, n);
+            assert_eq!(s, format!("x{n}"));
+        }
     }
 }
