@@ -4,13 +4,17 @@
 //! AppendEntries consistency check needs no special case for "from the beginning".
 
 use protocol::{ClientOp, LogIndex, Term};
+use std::sync::Arc;
 
 /// One log slot. `op` is `None` for the no-op a leader appends on election, which lets
 /// it commit (and so learn the commit point of) every entry from earlier terms (§5.4.2).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Entry {
     pub term: Term,
-    pub op: Option<ClientOp>,
+    /// Shared: one operation is held by the log, the disk record and every AppendEntries
+    /// that carries it; cloning an entry copies a pointer, not the operation's strings.
+    /// (`Arc` hashes, compares and prints as the operation itself.)
+    pub op: Option<Arc<ClientOp>>,
 }
 
 /// Disk key of the entry at `index`; zero-padded so the disk map reads back in log order.

@@ -57,6 +57,7 @@ use protocol::{
     Params, RequestId, Role, StateView, Term, TimerId,
 };
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Fires on a follower or candidate that heard nothing from a leader for a random timeout.
@@ -113,7 +114,7 @@ pub enum Record {
     },
     Entry {
         term: Term,
-        op: Option<ClientOp>,
+        op: Option<Arc<ClientOp>>,
     },
 }
 
@@ -993,7 +994,13 @@ impl Raft {
             return;
         }
         let term = self.current_term;
-        let index = self.append_to_log(cx, Entry { term, op: Some(op) });
+        let index = self.append_to_log(
+            cx,
+            Entry {
+                term,
+                op: Some(Arc::new(op)),
+            },
+        );
         let previous = self.pending_writes.insert(index, (term, req));
         assert!(previous.is_none(), "one request per fresh index");
         // Durable here before counting itself toward the majority.
