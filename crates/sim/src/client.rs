@@ -38,6 +38,16 @@ pub struct Client {
     pub next_tick_ns: u64,
 }
 
+/// `seen[key] = value`, copying the key only the first time it is seen.
+fn remember(seen: &mut BTreeMap<String, Option<String>>, key: &str, value: Option<String>) {
+    match seen.get_mut(key) {
+        Some(slot) => *slot = value,
+        None => {
+            seen.insert(key.to_string(), value);
+        }
+    }
+}
+
 /// Appends `n` in decimal, as `{n}` would format it.
 fn push_decimal(s: &mut String, mut n: u64) {
     let mut digits = [0u8; 20];
@@ -227,14 +237,14 @@ impl Client {
                 if let (ClientOp::Get { key }, protocol::OpOutput::Value { value, .. }) =
                     (&out.op, &output)
                 {
-                    self.seen.insert(key.clone(), value.clone());
+                    remember(&mut self.seen, key, value.clone());
                 }
                 if let ClientOp::Put { key, value }
                 | ClientOp::Cas {
                     key, new: value, ..
                 } = &out.op
                 {
-                    self.seen.insert(key.clone(), Some(value.clone()));
+                    remember(&mut self.seen, key, Some(value.clone()));
                 }
                 (EventKind::Ok, Some(output))
             }

@@ -754,8 +754,13 @@ impl Raft {
     // ---- Replication ------------------------------------------------------------------
 
     fn broadcast_append(&mut self, cx: &mut RaftCx<'_>) {
-        for peer in self.peers() {
-            self.send_append(cx, peer);
+        // The peers in cluster order, as `peers()` lists them, without collecting them
+        // (this runs on every write, read and heartbeat).
+        for i in 0..self.cluster.len() {
+            let peer = self.cluster[i];
+            if peer != self.id {
+                self.send_append(cx, peer);
+            }
         }
     }
 
