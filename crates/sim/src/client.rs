@@ -38,6 +38,31 @@ pub struct Client {
     pub next_tick_ns: u64,
 }
 
+/// `seen[key] = value`, copying the key only the first time it is seen.
+fn remember(seen: &mut BTreeMap<String, Option<String>>, key: &str, value: Option<String>) {
+    match seen.get_mut(key) {
+        Some(slot) => *slot = value,
+        None => {
+            seen.insert(key.to_string(), value);
+        }
+    }
+}
+
+/// Appends `n` in decimal, as `{n}` would format it.
+fn push_decimal(s: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    s.push_str(std::str::from_utf8(&digits[i..]).expect("ASCII digits"));
+}
+
 pub struct Outstanding {
     pub req: RequestId,
     pub op: ClientOp,
@@ -107,25 +132,38 @@ impl Client {
     fn next_op(&mut self) -> ClientOp {
         let total: u64 = self.mix.iter().map(|(_, w)| u64::from(*w)).sum();
         let mut pick = self.below(total);
-        let mut name = self.mix[0].0.clone();
-        for (op, w) in &self.mix {
+        let mut chosen = 0;
+        for (i, (_, w)) in self.mix.iter().enumerate() {
             if pick < u64::from(*w) {
-                name = op.clone();
+                chosen = i;
                 break;
             }
             pick -= u64::from(*w);
         }
         self.counter += 1;
-        let key = format!("k{}", self.below(u64::from(self.keys)));
-        let value = format!("c{}-{}", self.index, self.counter);
-        match name.as_str() {
+        // Built by hand rather than with `format!` (this runs per operation); the text is
+        // the same: `k<n>` and `c<client>-<counter>`.
+        let mut key = String::with_capacity(8);
+        key.push('k');
+        push_decimal(&mut key, self.below(u64::from(self.keys)));
+        let mut value = String::with_capacity(16);
+        value.push('c');
+        push_decimal(&mut value, u64::from(self.index));
+        value.push('-');
+        push_decimal(&mut value, self.counter);
+        match self.mix[chosen].0.as_str() {
             "get" => ClientOp::Get { key },
             "put" => ClientOp::Put { key, value },
             "delete" => ClientOp::Delete { key },
             // A leading space keeps every appended token separable from what was there before.
             "append" => ClientOp::Append {
                 key,
-                value: format!(" {value}"),
+                value: {
+                    let mut spaced = String::with_capacity(value.len() + 1);
+                    spaced.push(' ');
+                    spaced.push_str(&value);
+                    spaced
+                },
             },
             "cas" => {
                 let expected = self.seen.get(&key).cloned().flatten();
@@ -193,21 +231,20 @@ impl Client {
             Some(o) if o.req == req => o,
             _ => return None, // late reply to an attempt already abandoned
         };
-        let op = out.op.clone();
         let (kind, output) = match result {
             Ok(output) => {
                 self.leader_guess = Some(from);
                 if let (ClientOp::Get { key }, protocol::OpOutput::Value { value, .. }) =
-                    (&op, &output)
+                    (&out.op, &output)
                 {
-                    self.seen.insert(key.clone(), value.clone());
+                    remember(&mut self.seen, key, value.clone());
                 }
                 if let ClientOp::Put { key, value }
                 | ClientOp::Cas {
                     key, new: value, ..
-                } = &op
+                } = &out.op
                 {
-                    self.seen.insert(key.clone(), Some(value.clone()));
+                    remember(&mut self.seen, key, Some(value.clone()));
                 }
                 (EventKind::Ok, Some(output))
             }
@@ -231,7 +268,7 @@ impl Client {
                     o.redirects += 1;
                     return Some(Action::Send {
                         req: next_req,
-                        op,
+                        op: o.op.clone(),
                         target,
                     });
                 }
@@ -285,5 +322,17 @@ impl Client {
 
     pub fn kind(&self) -> WorkloadKind {
         self.kind
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn push_decimal_formats_like_display() {
+        for n in [0, 1, 9, 10, 42, 1_000_000, u64::MAX] {
+            let mut s = String::from("x");
+            super::push_decimal(&mut s, n);
+            assert_eq!(s, format!("x{n}"));
+        }
     }
 }

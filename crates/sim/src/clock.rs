@@ -11,6 +11,10 @@ pub struct NodeClock {
 
 impl NodeClock {
     pub fn local(&self, global_ns: u64) -> u64 {
+        if self.drift_ppm == 0 {
+            // The common case, without the 128-bit arithmetic (same result).
+            return (global_ns as i64).saturating_add(self.offset_ns).max(0) as u64;
+        }
         let drift = (global_ns as i128 * self.drift_ppm as i128 / 1_000_000) as i64;
         (global_ns as i64)
             .saturating_add(self.offset_ns)
@@ -20,6 +24,9 @@ impl NodeClock {
 
     /// How much global time passes while this clock advances `local_ns`.
     pub fn to_global(&self, local_ns: u64) -> u64 {
+        if self.drift_ppm == 0 {
+            return local_ns;
+        }
         (local_ns as i128 * 1_000_000 / (1_000_000 + self.drift_ppm as i128)) as u64
     }
 
@@ -43,5 +50,22 @@ mod tests {
         let mut c = NodeClock::default();
         c.jump(-10);
         assert_eq!(c.local(3), 0, "a clock stepped before zero reads zero");
+        // The drift-free fast path agrees with the general formula.
+        for (offset_ns, g) in [(0, 0), (7, 1_000_000_007), (-3, 2), (-9, 5), (i64::MAX, 1)] {
+            let c = NodeClock {
+                offset_ns,
+                drift_ppm: 0,
+            };
+            let drift = i128::from(c.drift_ppm);
+            let general = (g as i64)
+                .saturating_add(offset_ns)
+                .saturating_add((g as i128 * drift / 1_000_000) as i64)
+                .max(0) as u64;
+            assert_eq!(c.local(g), general);
+            assert_eq!(
+                c.to_global(g),
+                (g as i128 * 1_000_000 / (1_000_000 + drift)) as u64
+            );
+        }
     }
 }

@@ -204,6 +204,13 @@ where
         stream(seed, streams::FAULTS),
     )));
 
+    {
+        // An invocation and a completion per operation: reserve the history up front
+        // rather than regrow (and copy) it through the run.
+        let secs = (sc.duration + sc.quiesce).as_secs_f64();
+        let expected = (2.0 * sc.workload.rate_per_s * secs).min(1e7) as usize + 16;
+        world.lock().expect("world").history.reserve(expected);
+    }
     let mut madsim_ids = Vec::new();
     for i in 0..n {
         let w = world.clone();

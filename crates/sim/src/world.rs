@@ -47,24 +47,31 @@ pub enum ClientEvent {
     },
 }
 
-struct Pending<E> {
+pub struct Pending<E> {
     at_ns: u64,
-    seq: u64,
     event: E,
 }
 
-impl<E> PartialEq for Pending<E> {
+/// A heap entry: the ordering key and where the event waits in the mailbox's slab.
+/// Events stay put while the heap sifts 24-byte keys.
+struct Key {
+    at_ns: u64,
+    seq: u64,
+    slot: u32,
+}
+
+impl PartialEq for Key {
     fn eq(&self, other: &Self) -> bool {
         (self.at_ns, self.seq) == (other.at_ns, other.seq)
     }
 }
-impl<E> Eq for Pending<E> {}
-impl<E> PartialOrd for Pending<E> {
+impl Eq for Key {}
+impl PartialOrd for Key {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
-impl<E> Ord for Pending<E> {
+impl Ord for Key {
     // Reversed: BinaryHeap is a max-heap and we want the earliest first.
     fn cmp(&self, other: &Self) -> Ordering {
         (other.at_ns, other.seq).cmp(&(self.at_ns, self.seq))
@@ -72,7 +79,10 @@ impl<E> Ord for Pending<E> {
 }
 
 pub struct Mailbox<E> {
-    heap: BinaryHeap<Pending<E>>,
+    heap: BinaryHeap<Key>,
+    /// The queued events, by slot; `None` in a free slot.
+    slab: Vec<Option<E>>,
+    free: Vec<u32>,
     /// The driver task's waker; `None` until it first runs (or while it is dead).
     waker: Option<Waker>,
 }
@@ -87,13 +97,46 @@ impl<E> Mailbox<E> {
     pub fn new() -> Mailbox<E> {
         Mailbox {
             heap: BinaryHeap::new(),
+            slab: Vec::new(),
+            free: Vec::new(),
             waker: None,
         }
     }
 
+    fn len(&self) -> usize {
+        self.heap.len()
+    }
+
+    fn push(&mut self, at_ns: u64, seq: u64, event: E) {
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.slab[slot as usize] = Some(event);
+                slot
+            }
+            None => {
+                self.slab.push(Some(event));
+                (self.slab.len() - 1) as u32
+            }
+        };
+        self.heap.push(Key { at_ns, seq, slot });
+    }
+
+    /// Arrival times of everything queued, in no particular order.
+    fn arrivals(&self) -> impl Iterator<Item = u64> + '_ {
+        self.heap.iter().map(|k| k.at_ns)
+    }
+
     fn pop_due(&mut self, now_ns: u64) -> Option<Pending<E>> {
-        if self.heap.peek().is_some_and(|p| p.at_ns <= now_ns) {
-            self.heap.pop()
+        if self.heap.peek().is_some_and(|k| k.at_ns <= now_ns) {
+            let key = self.heap.pop().expect("peeked");
+            let event = self.slab[key.slot as usize]
+                .take()
+                .expect("a queued key has its event");
+            self.free.push(key.slot);
+            Some(Pending {
+                at_ns: key.at_ns,
+                event,
+            })
         } else {
             None
         }
@@ -213,23 +256,16 @@ impl<N: Node> World<N> {
     fn schedule_node(&mut self, to: usize, at_ns: u64, event: NodeEvent<N::Msg>) {
         let seq = self.next_seq();
         let mb = &mut self.nodes[to].mailbox;
-        assert!(
-            mb.heap.len() < MAX_MAILBOX,
-            "mailbox of n{} overflowed",
-            to + 1
-        );
-        mb.heap.push(Pending { at_ns, seq, event });
+        assert!(mb.len() < MAX_MAILBOX, "mailbox of n{} overflowed", to + 1);
+        mb.push(at_ns, seq, event);
         Self::arm(&self.time, self.base, &mb.waker, at_ns);
     }
 
     fn schedule_client(&mut self, to: usize, at_ns: u64, event: ClientEvent) {
         let seq = self.next_seq();
         let mb = &mut self.clients[to].mailbox;
-        assert!(
-            mb.heap.len() < MAX_MAILBOX,
-            "mailbox of client {to} overflowed"
-        );
-        mb.heap.push(Pending { at_ns, seq, event });
+        assert!(mb.len() < MAX_MAILBOX, "mailbox of client {to} overflowed");
+        mb.push(at_ns, seq, event);
         Self::arm(&self.time, self.base, &mb.waker, at_ns);
     }
 
@@ -254,7 +290,7 @@ impl<N: Node> World<N> {
         slot.booted_ns = now;
         slot.timers.clear();
         slot.node = Some(N::new(self.cluster[idx], &self.cluster, &self.config));
-        let pending: Vec<u64> = slot.mailbox.heap.iter().map(|p| p.at_ns).collect();
+        let pending: Vec<u64> = slot.mailbox.arrivals().collect();
         for at in pending {
             Self::arm(
                 &self.time,
@@ -579,24 +615,25 @@ pub struct Driver<N: Node> {
 impl<N: Node> Future for Driver<N> {
     type Output = ();
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let world = self.world.clone();
-        let mut w = world
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        let mut w = this
+            .world
             .lock()
             .expect("a handler panicked while holding the world");
-        if !self.booted {
-            self.booted = true;
-            if self.is_client {
-                w.boot_client(self.index, cx.waker().clone());
+        if !this.booted {
+            this.booted = true;
+            if this.is_client {
+                w.boot_client(this.index, cx.waker().clone());
             } else {
-                w.boot(self.index, cx.waker().clone());
+                w.boot(this.index, cx.waker().clone());
             }
         }
         w.trace.stats.wakeups += 1;
-        if self.is_client {
-            w.run_client(self.index);
+        if this.is_client {
+            w.run_client(this.index);
         } else {
-            w.run_node(self.index);
+            w.run_node(this.index);
         }
         Poll::Pending
     }

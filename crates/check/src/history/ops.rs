@@ -81,7 +81,8 @@ impl std::error::Error for HistoryError {}
 
 /// Pairs invocations and completions per process, in invocation order.
 pub fn operations(h: &History) -> Result<Vec<Operation>, HistoryError> {
-    let mut ops: Vec<Operation> = Vec::new();
+    // About one operation per invocation and completion pair.
+    let mut ops: Vec<Operation> = Vec::with_capacity(h.events.len() / 2 + 1);
     // process -> index in `ops` of its operation in flight.
     let mut busy: BTreeMap<u64, usize> = BTreeMap::new();
     for (i, e) in h.events.iter().enumerate() {

@@ -19,8 +19,8 @@ use crate::history::{EventKind, History};
 use protocol::{ClientOp, NodeId, StateView};
 use std::collections::{BTreeMap, BTreeSet};
 
-struct Write {
-    op: ClientOp,
+struct Write<'h> {
+    op: &'h ClientOp,
     invoke_ns: u64,
     /// `None` while indeterminate (info or still pending).
     complete_ns: Option<u64>,
@@ -65,7 +65,7 @@ pub fn check_views(history: &History, states: &[(String, &StateView)]) -> Vec<Vi
     out
 }
 
-fn writes(history: &History) -> Vec<Write> {
+fn writes(history: &History) -> Vec<Write<'_>> {
     let mut open: BTreeMap<u64, usize> = BTreeMap::new();
     let mut out: Vec<Write> = Vec::new();
     for e in &history.events {
@@ -74,7 +74,7 @@ fn writes(history: &History) -> Vec<Write> {
                 if !e.op.is_read() {
                     open.insert(e.process, out.len());
                     out.push(Write {
-                        op: e.op.clone(),
+                        op: &e.op,
                         invoke_ns: e.time_ns,
                         complete_ns: None,
                         acked: false,
@@ -100,12 +100,12 @@ fn writes(history: &History) -> Vec<Write> {
     out
 }
 
-fn judge(writes: &[Write], state: &StateView) -> Vec<String> {
+fn judge(writes: &[Write<'_>], state: &StateView) -> Vec<String> {
     let mut problems = Vec::new();
     match state {
         StateView::Elements(present) => {
             for w in writes.iter().filter(|w| w.acked) {
-                if let ClientOp::SetAdd { element } = w.op {
+                if let ClientOp::SetAdd { element } = *w.op {
                     if present.binary_search(&element).is_err() {
                         problems.push(format!("acknowledged add {element} is missing"));
                     }
@@ -113,7 +113,7 @@ fn judge(writes: &[Write], state: &StateView) -> Vec<String> {
             }
         }
         StateView::Kv(map) => {
-            let mut by_key: BTreeMap<&str, Vec<&Write>> = BTreeMap::new();
+            let mut by_key: BTreeMap<&str, Vec<&Write<'_>>> = BTreeMap::new();
             for w in writes {
                 if let Some(k) = w.op.key() {
                     by_key.entry(k).or_default().push(w);
@@ -141,7 +141,7 @@ fn is_overwrite(op: &ClientOp) -> bool {
 }
 
 /// Linear in the key's writes: the real-time comparisons reduce to two maxima.
-fn judge_key(key: &str, on_key: &[&Write], value: Option<&str>, problems: &mut Vec<String>) {
+fn judge_key(key: &str, on_key: &[&Write<'_>], value: Option<&str>, problems: &mut Vec<String>) {
     let tokens: BTreeSet<&str> = value
         .map(|v| v.split_whitespace().collect())
         .unwrap_or_default();
@@ -150,16 +150,16 @@ fn judge_key(key: &str, on_key: &[&Write], value: Option<&str>, problems: &mut V
     // the latest invocation of an acknowledged one.
     let last_overwrite_complete = on_key
         .iter()
-        .filter(|w| is_overwrite(&w.op))
+        .filter(|w| is_overwrite(w.op))
         .map(|w| w.complete_ns.unwrap_or(u64::MAX))
         .max();
     let last_acked_overwrite_invoke = on_key
         .iter()
-        .filter(|w| w.acked && is_overwrite(&w.op))
+        .filter(|w| w.acked && is_overwrite(w.op))
         .map(|w| w.invoke_ns)
         .max();
     for w in on_key.iter().filter(|w| w.acked) {
-        if let ClientOp::Append { value: token, .. } = &w.op {
+        if let ClientOp::Append { value: token, .. } = w.op {
             let token = token.trim();
             let overwritten = last_overwrite_complete.is_some_and(|t| t >= w.invoke_ns);
             if !overwritten && !tokens.contains(token) {
@@ -175,15 +175,15 @@ fn judge_key(key: &str, on_key: &[&Write], value: Option<&str>, problems: &mut V
     // Writes no acknowledged overwrite strictly follows (invoked after they completed):
     // one of them must show.
     let in_frontier =
-        |w: &&&Write| is_overwrite(&w.op) && w.complete_ns.is_none_or(|c| c >= last_acked);
+        |w: &&&Write<'_>| is_overwrite(w.op) && w.complete_ns.is_none_or(|c| c >= last_acked);
     let append_tokens: BTreeSet<&str> = on_key
         .iter()
-        .filter_map(|w| match &w.op {
+        .filter_map(|w| match w.op {
             ClientOp::Append { value, .. } => Some(value.trim()),
             _ => None,
         })
         .collect();
-    let explained = on_key.iter().filter(in_frontier).any(|w| match &w.op {
+    let explained = on_key.iter().filter(in_frontier).any(|w| match w.op {
         ClientOp::Put { value: v, .. } | ClientOp::Cas { new: v, .. } => {
             first_token == Some(v.as_str())
         }

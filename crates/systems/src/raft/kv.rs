@@ -33,9 +33,14 @@ impl StateMachine {
                 Ok(OpOutput::Done)
             }
             ClientOp::Append { key, value } => {
-                let mut current = self.kv.get(key).cloned().unwrap_or_default();
-                current.push_str(value);
-                self.write(index, key, Some(current));
+                // In place: the value only grows, and copying it per append is quadratic.
+                self.bump_version(index, key);
+                match self.kv.get_mut(key.as_str()) {
+                    Some(current) => current.push_str(value),
+                    None => {
+                        self.kv.insert(key.clone(), value.clone());
+                    }
+                }
                 Ok(OpOutput::Done)
             }
             ClientOp::Cas { key, expected, new } => {
@@ -68,15 +73,32 @@ impl StateMachine {
     }
 
     fn write(&mut self, index: LogIndex, key: &str, value: Option<String>) {
-        let previous = self.versions.insert(key.to_string(), index.0);
-        assert!(
-            previous.is_none_or(|v| v < index.0),
-            "writes apply in log order"
-        );
+        self.bump_version(index, key);
         match value {
-            Some(v) => self.kv.insert(key.to_string(), v),
-            None => self.kv.remove(key),
-        };
+            // An existing key keeps its allocation; only a new one is copied.
+            Some(v) => match self.kv.get_mut(key) {
+                Some(slot) => *slot = v,
+                None => {
+                    self.kv.insert(key.to_string(), v);
+                }
+            },
+            None => {
+                self.kv.remove(key);
+            }
+        }
+    }
+
+    /// Records that the entry at `index` wrote `key`.
+    fn bump_version(&mut self, index: LogIndex, key: &str) {
+        match self.versions.get_mut(key) {
+            Some(v) => {
+                assert!(*v < index.0, "writes apply in log order");
+                *v = index.0;
+            }
+            None => {
+                self.versions.insert(key.to_string(), index.0);
+            }
+        }
     }
 
     /// Kv unless a set operation was ever applied; then the set's elements, sorted.

@@ -4,18 +4,37 @@
 //! AppendEntries consistency check needs no special case for "from the beginning".
 
 use protocol::{ClientOp, LogIndex, Term};
+use std::sync::Arc;
 
 /// One log slot. `op` is `None` for the no-op a leader appends on election, which lets
 /// it commit (and so learn the commit point of) every entry from earlier terms (§5.4.2).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Entry {
     pub term: Term,
-    pub op: Option<ClientOp>,
+    /// Shared: one operation is held by the log, the disk record and every AppendEntries
+    /// that carries it; cloning an entry copies a pointer, not the operation's strings.
+    /// (`Arc` hashes, compares and prints as the operation itself.)
+    pub op: Option<Arc<ClientOp>>,
 }
 
 /// Disk key of the entry at `index`; zero-padded so the disk map reads back in log order.
+///
+/// Written by hand: this runs on every append, and `format!` with zero padding costs
+/// several times more. The text is exactly `format!("log/{:020}", index.0)` (a `u64` has
+/// at most 20 digits).
 pub fn log_key(index: LogIndex) -> String {
-    format!("log/{:020}", index.0)
+    let mut digits = [b'0'; 20];
+    let mut n = index.0;
+    let mut i = digits.len();
+    while n > 0 {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    let mut key = String::with_capacity(4 + digits.len());
+    key.push_str("log/");
+    key.push_str(std::str::from_utf8(&digits).expect("ASCII digits"));
+    key
 }
 
 /// Parses a key written by [`log_key`]; `None` for any other key.
@@ -114,5 +133,18 @@ impl Log {
     /// as up to date as this one.
     pub fn is_behind_or_equal(&self, last_index: LogIndex, last_term: Term) -> bool {
         (last_term, last_index) >= (self.last_term(), self.last_index())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_key_is_zero_padded_to_twenty_digits() {
+        for i in [0, 1, 9, 10, 12_345, 99_999_999_999, u64::MAX / 3, u64::MAX] {
+            assert_eq!(log_key(LogIndex(i)), format!("log/{i:020}"));
+            assert_eq!(parse_log_key(&log_key(LogIndex(i))), Some(LogIndex(i)));
+        }
     }
 }

@@ -58,6 +58,7 @@ use protocol::{
     Params, RequestId, Role, StateView, Term, TimerId,
 };
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
 
 /// Fires on a follower or candidate that heard nothing from a leader for a random timeout.
 pub const ELECTION_TIMER: TimerId = TimerId(1);
@@ -113,7 +114,7 @@ pub enum Record {
     },
     Entry {
         term: Term,
-        op: Option<ClientOp>,
+        op: Option<Arc<ClientOp>>,
     },
 }
 
@@ -745,8 +746,13 @@ impl Raft {
     // ---- Replication ------------------------------------------------------------------
 
     fn broadcast_append(&mut self, cx: &mut RaftCx<'_>) {
-        for peer in self.peers() {
-            self.send_append(cx, peer);
+        // The peers in cluster order, as `peers()` lists them, without collecting them
+        // (this runs on every write, read and heartbeat).
+        for i in 0..self.cluster.len() {
+            let peer = self.cluster[i];
+            if peer != self.id {
+                self.send_append(cx, peer);
+            }
         }
     }
 
@@ -953,18 +959,15 @@ impl Raft {
         assert!(self.commit_index <= self.log.last_index());
         while self.last_applied < self.commit_index {
             let index = LogIndex(self.last_applied.0 + 1);
-            let entry = self
-                .log
-                .get(index)
-                .expect("committed entries exist")
-                .clone();
+            let entry = self.log.get(index).expect("committed entries exist");
+            let entry_term = entry.term;
             let result = match &entry.op {
                 Some(op) => self.sm.apply(index, op),
                 None => Ok(protocol::OpOutput::Done),
             };
             self.last_applied = index;
             if let Some((term, req)) = self.pending_writes.remove(&index) {
-                let result = if term == entry.term {
+                let result = if term == entry_term {
                     result
                 } else {
                     Err(ClientError::Indeterminate("log entry overwritten".into()))
@@ -988,7 +991,13 @@ impl Raft {
             return;
         }
         let term = self.current_term;
-        let index = self.append_to_log(cx, Entry { term, op: Some(op) });
+        let index = self.append_to_log(
+            cx,
+            Entry {
+                term,
+                op: Some(Arc::new(op)),
+            },
+        );
         let previous = self.pending_writes.insert(index, (term, req));
         assert!(previous.is_none(), "one request per fresh index");
         // Durable here before counting itself toward the majority.
@@ -1029,10 +1038,24 @@ impl Raft {
         let RoleState::Leader(leader) = &self.role else {
             return 0;
         };
-        let mut acks: Vec<u64> = leader.read_acks.values().copied().collect();
-        acks.push(self.read_seq);
-        acks.sort_unstable_by(|a, b| b.cmp(a));
-        acks[self.majority() - 1]
+        // The majority-th largest; on the stack for the usual small cluster.
+        let kth = |acks: &mut [u64]| {
+            acks.sort_unstable_by(|a, b| b.cmp(a));
+            acks[self.majority() - 1]
+        };
+        let n = leader.read_acks.len() + 1;
+        if n <= 16 {
+            let mut acks = [0u64; 16];
+            for (slot, v) in acks.iter_mut().zip(leader.read_acks.values()) {
+                *slot = *v;
+            }
+            acks[n - 1] = self.read_seq;
+            kth(&mut acks[..n])
+        } else {
+            let mut acks: Vec<u64> = leader.read_acks.values().copied().collect();
+            acks.push(self.read_seq);
+            kth(&mut acks)
+        }
     }
 
     fn answer_reads(&mut self, cx: &mut RaftCx<'_>) {

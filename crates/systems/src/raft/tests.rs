@@ -77,7 +77,7 @@ fn append(term: u64, prev: (u64, u64), entries: &[(u64, Option<ClientOp>)], comm
             .iter()
             .map(|(t, op)| Entry {
                 term: Term(*t),
-                op: op.clone(),
+                op: op.clone().map(std::sync::Arc::new),
             })
             .collect(),
         leader_commit: LogIndex(commit),
@@ -366,7 +366,7 @@ fn a_leader_commits_by_counting_only_entries_of_its_own_term() {
         log_key(LogIndex(1)),
         Record::Entry {
             term: Term(1),
-            op: Some(put("x", "old")),
+            op: Some(std::sync::Arc::new(put("x", "old"))),
         },
     );
     let mut h = H::new(1, 3, &params(false));
