@@ -1,8 +1,8 @@
 //! System names to types: the one place that knows every system, so scenario files and
 //! the CLI can name them.
 
-use crate::run::{run, RunOptions, RunReport};
-use protocol::{Node, ParamError, Params};
+use crate::run::{run, RunOptions, RunReport, SimNode};
+use protocol::{ParamError, Params};
 use scenario::{Scenario, WorkloadKind};
 use std::fmt;
 
@@ -48,10 +48,7 @@ pub fn native_workload(system: &str) -> WorkloadKind {
 
 fn go<N>(sc: &Scenario, system: &str, seed: u64, opts: &RunOptions) -> Result<RunReport, RunError>
 where
-    N: Node + Send + 'static,
-    N::Msg: Send,
-    N::Record: Send,
-    N::Config: Send + Sync,
+    N: SimNode,
 {
     let empty = Params::new();
     let params = sc.params.get(system).unwrap_or(&empty);

@@ -17,6 +17,12 @@ use scenario::{Action, Scenario, Selector, WorkloadKind};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// A system the harness can run: its node, messages and records move between madsim
+/// tasks (the one runtime thread, but madsim's spawn asks for `Send`).
+pub trait SimNode: Node<Msg: Send, Record: Send, Config: Send + Sync> + Send + 'static {}
+
+impl<N> SimNode for N where N: Node<Msg: Send, Record: Send, Config: Send + Sync> + Send + 'static {}
+
 #[derive(Clone, Debug, Default)]
 pub struct RunOptions {
     /// Keep a readable line per event (replay); slower.
@@ -73,10 +79,7 @@ pub fn run<N>(
     opts: &RunOptions,
 ) -> RunReport
 where
-    N: Node + Send + 'static,
-    N::Msg: Send,
-    N::Record: Send,
-    N::Config: Send + Sync,
+    N: SimNode,
 {
     let rt = Runtime::with_seed_and_config(seed, madsim::Config::default());
     let owned = sc.clone();
@@ -141,10 +144,7 @@ async fn simulate<N>(
     opts: RunOptions,
 ) -> RunReport
 where
-    N: Node + Send + 'static,
-    N::Msg: Send,
-    N::Record: Send,
-    N::Config: Send + Sync,
+    N: SimNode,
 {
     let handle = Handle::current();
     let time = madsim::time::TimeHandle::current();
