@@ -125,3 +125,118 @@ impl Net {
         self.cut.iter().any(|c| *c)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_core::SeedableRng;
+    use std::time::Duration;
+
+    fn net(spec: NetworkSpec) -> Net {
+        Net::new(spec, 3, ChaCha8Rng::seed_from_u64(7))
+    }
+
+    fn arrives(t: Transmit) -> ([Option<u64>; MAX_COPIES], u32) {
+        match t {
+            Transmit::Arrives { delays, epoch } => (delays, epoch),
+            Transmit::Dropped(why) => panic!("dropped: {why}"),
+        }
+    }
+
+    #[test]
+    fn latency_stays_within_its_bounds_for_both_distributions() {
+        for distribution in [Distribution::Uniform, Distribution::Exponential] {
+            let spec = NetworkSpec {
+                latency_min: Duration::from_millis(2),
+                latency_max: Duration::from_millis(9),
+                distribution,
+                ..NetworkSpec::default()
+            };
+            let mut n = net(spec);
+            let (mut lo, mut hi) = (u64::MAX, 0);
+            for _ in 0..10_000 {
+                let l = n.latency();
+                lo = lo.min(l);
+                hi = hi.max(l);
+            }
+            assert!(
+                lo >= 2_000_000 && hi <= 9_000_000,
+                "{distribution:?}: {lo}..{hi}"
+            );
+            assert!(
+                hi - lo > 5_000_000,
+                "{distribution:?} barely spreads: {lo}..{hi}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_partition_drops_new_packets_and_kills_those_in_flight() {
+        let mut n = net(NetworkSpec::default());
+        let (_, epoch) = arrives(n.transmit(0, 1));
+        assert!(n.deliverable(0, 1, epoch));
+        n.split(&[0]);
+        assert!(matches!(n.transmit(0, 1), Transmit::Dropped("partitioned")));
+        assert!(matches!(n.transmit(1, 0), Transmit::Dropped("partitioned")));
+        assert!(
+            !n.deliverable(0, 1, epoch),
+            "in flight when the link was cut"
+        );
+        n.heal();
+        assert!(
+            !n.deliverable(0, 1, epoch),
+            "a healed link does not revive a dead packet"
+        );
+        let (_, fresh) = arrives(n.transmit(0, 1));
+        assert!(n.deliverable(0, 1, fresh));
+        // Links between nodes on the same side were never cut.
+        let (_, other) = arrives(n.transmit(1, 2));
+        assert!(n.deliverable(1, 2, other));
+    }
+
+    #[test]
+    fn in_flight_packets_survive_when_the_scenario_says_so() {
+        let mut n = net(NetworkSpec {
+            partition_kills_in_flight: false,
+            ..NetworkSpec::default()
+        });
+        let (_, epoch) = arrives(n.transmit(0, 1));
+        n.cut(0, 1);
+        assert!(!n.deliverable(0, 1, epoch), "still cut: nothing crosses");
+        n.heal();
+        assert!(n.deliverable(0, 1, epoch), "delivered after the heal");
+    }
+
+    #[test]
+    fn one_way_cuts_only_one_direction() {
+        let mut n = net(NetworkSpec::default());
+        n.cut(0, 1);
+        assert!(matches!(n.transmit(0, 1), Transmit::Dropped(_)));
+        arrives(n.transmit(1, 0));
+        assert!(n.is_partitioned());
+    }
+
+    #[test]
+    fn loss_and_duplication_happen_at_their_rates() {
+        let mut n = net(NetworkSpec {
+            loss: 0.25,
+            duplicate: 0.5,
+            ..NetworkSpec::default()
+        });
+        let (mut lost, mut doubled) = (0, 0);
+        for _ in 0..20_000 {
+            match n.transmit(0, 1) {
+                Transmit::Dropped(_) => lost += 1,
+                Transmit::Arrives { delays, .. } => doubled += usize::from(delays[1].is_some()),
+            }
+        }
+        assert!(
+            (4_500..5_500).contains(&lost),
+            "lost {lost} of 20000 at 25%"
+        );
+        assert!(
+            (7_000..8_000).contains(&doubled),
+            "doubled {doubled} of ~15000 at 50%"
+        );
+    }
+}
