@@ -192,6 +192,8 @@ pub struct World<N: Node> {
     requests: BTreeMap<RequestId, usize>,
     next_req: u64,
     seq: u64,
+    /// Names each arming of a node timer, so a stale queued event can tell it was superseded.
+    timer_generation: u64,
     effects: Vec<Effect<N::Msg, N::Record>>,
     pub torn_writes: bool,
     pub fault_rng: ChaCha8Rng,
@@ -228,6 +230,7 @@ impl<N: Node> World<N> {
             requests: BTreeMap::new(),
             next_req: 1,
             seq: 0,
+            timer_generation: 0,
             effects: Vec::new(),
             torn_writes,
             fault_rng,
@@ -483,7 +486,8 @@ impl<N: Node> World<N> {
                 match slot.timers.get_mut(&timer) {
                     Some(a) if a.queued_ns <= due_ns => a.due_ns = due_ns,
                     _ => {
-                        let generation = self.seq + 1;
+                        self.timer_generation += 1;
+                        let generation = self.timer_generation;
                         slot.timers.insert(
                             timer,
                             ArmedTimer {
