@@ -17,7 +17,7 @@ use crate::net::{Net, Transmit};
 use crate::trace::Trace;
 use check::history::Event;
 use check::invariants::election_safety::ElectionSafety;
-use madsim::time::TimeHandle;
+use madsim::time::{Sleep, TimeHandle};
 use protocol::{ClientOp, ClientResult, Cx, Effect, Node, NodeId, NodeStatus, RequestId, TimerId};
 use rand_chacha::ChaCha8Rng;
 use std::cmp::Ordering;
@@ -85,6 +85,9 @@ pub struct Mailbox<E> {
     free: Vec<u32>,
     /// The driver task's waker; `None` until it first runs (or while it is dead).
     waker: Option<Waker>,
+    /// One madsim `Sleep`, reset and polled once per arming: a fresh `sleep_until` per
+    /// event would clone the runtime's time handle and read its clock each time.
+    sleep: Option<Sleep>,
 }
 
 impl<E> Default for Mailbox<E> {
@@ -100,6 +103,7 @@ impl<E> Mailbox<E> {
             slab: Vec::new(),
             free: Vec::new(),
             waker: None,
+            sleep: None,
         }
     }
 
@@ -241,13 +245,24 @@ impl<N: Node> World<N> {
         self.time.elapsed().as_nanos() as u64
     }
 
-    /// Registers a madsim timer that wakes `waker` at `at_ns` (simulated, since start).
-    fn arm(time: &TimeHandle, base: std::time::Instant, waker: &Option<Waker>, at_ns: u64) {
-        if let Some(w) = waker {
-            let mut sleep = time.sleep_until(base + std::time::Duration::from_nanos(at_ns));
-            let mut cx = Context::from_waker(w);
-            // Polling once registers the timer; the Sleep itself can then be dropped.
-            let _ = Pin::new(&mut sleep).poll(&mut cx);
+    /// Registers a madsim timer that wakes the mailbox's driver at `at_ns` (simulated,
+    /// since start), or 1 ms from `now_ns` if that is later: madsim's `sleep_until` floor,
+    /// kept so timing is exactly what a fresh `sleep_until` would give.
+    fn arm(
+        time: &TimeHandle,
+        base: std::time::Instant,
+        mb: &mut Mailbox<impl Sized>,
+        now_ns: u64,
+        at_ns: u64,
+    ) {
+        if let Some(w) = &mb.waker {
+            let deadline = base + std::time::Duration::from_nanos(at_ns.max(now_ns + 1_000_000));
+            let sleep = mb.sleep.get_or_insert_with(|| time.sleep_until(deadline));
+            let mut sleep = Pin::new(sleep);
+            sleep.as_mut().reset(deadline);
+            // Polling registers the timer (the deadline is in the future, so it is never
+            // ready); the timer holds its own clone of the waker.
+            let _ = sleep.poll(&mut Context::from_waker(w));
         }
     }
 
@@ -256,20 +271,21 @@ impl<N: Node> World<N> {
         self.seq
     }
 
-    fn schedule_node(&mut self, to: usize, at_ns: u64, event: NodeEvent<N::Msg>) {
+    /// Queues `event` for node `to` at `at_ns`; `now` is the current simulated time.
+    fn schedule_node(&mut self, now: u64, to: usize, at_ns: u64, event: NodeEvent<N::Msg>) {
         let seq = self.next_seq();
         let mb = &mut self.nodes[to].mailbox;
         assert!(mb.len() < MAX_MAILBOX, "mailbox of n{} overflowed", to + 1);
         mb.push(at_ns, seq, event);
-        Self::arm(&self.time, self.base, &mb.waker, at_ns);
+        Self::arm(&self.time, self.base, mb, now, at_ns);
     }
 
-    fn schedule_client(&mut self, to: usize, at_ns: u64, event: ClientEvent) {
+    fn schedule_client(&mut self, now: u64, to: usize, at_ns: u64, event: ClientEvent) {
         let seq = self.next_seq();
         let mb = &mut self.clients[to].mailbox;
         assert!(mb.len() < MAX_MAILBOX, "mailbox of client {to} overflowed");
         mb.push(at_ns, seq, event);
-        Self::arm(&self.time, self.base, &mb.waker, at_ns);
+        Self::arm(&self.time, self.base, mb, now, at_ns);
     }
 
     fn fresh_req(&mut self, client: usize) -> RequestId {
@@ -295,12 +311,7 @@ impl<N: Node> World<N> {
         slot.node = Some(N::new(self.cluster[idx], &self.cluster, &self.config));
         let pending: Vec<u64> = slot.mailbox.arrivals().collect();
         for at in pending {
-            Self::arm(
-                &self.time,
-                self.base,
-                &self.nodes[idx].mailbox.waker,
-                at.max(now),
-            );
+            Self::arm(&self.time, self.base, &mut self.nodes[idx].mailbox, now, at);
         }
         self.trace.log(now, || format!("n{} boots", idx + 1));
         let disk = self.nodes[idx].disk.surviving().clone();
@@ -371,6 +382,7 @@ impl<N: Node> World<N> {
                             a.queued_ns = armed.due_ns;
                         }
                         self.schedule_node(
+                            now,
                             idx,
                             armed.due_ns,
                             NodeEvent::Timer { timer, generation },
@@ -457,6 +469,7 @@ impl<N: Node> World<N> {
                     Transmit::Arrives { delays, epoch } => {
                         if let Some(d) = delays[1] {
                             self.schedule_node(
+                                now,
                                 to,
                                 now + d,
                                 NodeEvent::Msg {
@@ -468,6 +481,7 @@ impl<N: Node> World<N> {
                         }
                         if let Some(d) = delays[0] {
                             self.schedule_node(
+                                now,
                                 to,
                                 now + d,
                                 NodeEvent::Msg {
@@ -496,7 +510,12 @@ impl<N: Node> World<N> {
                                 queued_ns: due_ns,
                             },
                         );
-                        self.schedule_node(idx, due_ns, NodeEvent::Timer { timer, generation });
+                        self.schedule_node(
+                            now,
+                            idx,
+                            due_ns,
+                            NodeEvent::Timer { timer, generation },
+                        );
                     }
                 }
             }
@@ -510,6 +529,7 @@ impl<N: Node> World<N> {
                         format!("n{} reply req {}: {result:?}", idx + 1, req.0)
                     });
                     self.schedule_client(
+                        now,
                         client,
                         now + delay,
                         ClientEvent::Reply {
@@ -539,7 +559,7 @@ impl<N: Node> World<N> {
         // Spread clients over the first interval so they do not move in lockstep.
         let phase = crate::rand_below(&mut c.client.rng, c.client.interval_ns).max(1_000_000);
         c.client.next_tick_ns = now + phase;
-        self.schedule_client(idx, now + phase, ClientEvent::Wake);
+        self.schedule_client(now, idx, now + phase, ClientEvent::Wake);
     }
 
     pub fn run_client(&mut self, idx: usize) {
@@ -574,7 +594,7 @@ impl<N: Node> World<N> {
                             .as_ref()
                             .map_or(u64::MAX, |o| o.deadline_ns);
                         let wake = client.next_tick_ns.min(deadline);
-                        self.schedule_client(idx, wake, ClientEvent::Wake);
+                        self.schedule_client(now, idx, wake, ClientEvent::Wake);
                     }
                     action
                 }
@@ -601,7 +621,7 @@ impl<N: Node> World<N> {
                     format!("client {idx} -> n{} {op} (req {})", target + 1, req.0)
                 });
                 let delay = self.net.latency();
-                self.schedule_node(target, now + delay, NodeEvent::Client { req, op });
+                self.schedule_node(now, target, now + delay, NodeEvent::Client { req, op });
             }
         }
     }
