@@ -45,12 +45,14 @@
 mod kv;
 mod log;
 mod messages;
+mod peers;
 #[cfg(test)]
 mod tests;
 
 pub use self::log::{log_key, Entry, Log};
 pub use kv::StateMachine;
 pub use messages::{AppendResult, Msg};
+use peers::PeerMap;
 
 use core::time::Duration;
 use protocol::{
@@ -120,12 +122,12 @@ pub enum Record {
 
 #[derive(Clone, Debug)]
 struct LeaderState {
-    next_index: BTreeMap<NodeId, LogIndex>,
-    match_index: BTreeMap<NodeId, LogIndex>,
+    next_index: PeerMap<LogIndex>,
+    match_index: PeerMap<LogIndex>,
     /// Highest read round each peer acknowledged in this term.
-    read_acks: BTreeMap<NodeId, u64>,
+    read_acks: PeerMap<u64>,
     /// When each peer last answered in this term (check quorum).
-    last_ack_at: BTreeMap<NodeId, protocol::Instant>,
+    last_ack_at: PeerMap<protocol::Instant>,
     /// The no-op appended on election; reads wait until it is applied.
     noop_index: LogIndex,
 }
@@ -762,13 +764,13 @@ impl Raft {
         let RoleState::Leader(leader) = &mut self.role else {
             panic!("only a leader sends AppendEntries");
         };
-        let next = leader.next_index[&peer];
+        let next = leader.next_index[peer];
         let prev = LogIndex(next.0 - 1);
         let prev_term = self.log.term_at(prev).expect("next_index <= last + 1");
         let entries = self.log.slice(next, MAX_ENTRIES_PER_APPEND);
         leader
             .next_index
-            .insert(peer, LogIndex(next.0 + entries.len() as u64));
+            .set(peer, LogIndex(next.0 + entries.len() as u64));
         let msg = Msg::AppendEntries {
             term: self.current_term,
             prev_log_index: prev,
@@ -885,16 +887,16 @@ impl Raft {
             return;
         }
         // Any reply in our term shows `from` still followed us when it answered.
-        leader.last_ack_at.insert(from, now);
-        let acked = leader.read_acks.get_mut(&from).expect("peer");
+        leader.last_ack_at.set(from, now);
+        let acked = leader.read_acks.get_mut(from).expect("peer");
         *acked = (*acked).max(read_seq);
         match result {
             AppendResult::StaleTerm => unreachable!("filtered above"),
             AppendResult::Match { match_index } => {
                 assert!(match_index <= self.log.last_index());
-                let m = leader.match_index.get_mut(&from).expect("peer");
+                let m = leader.match_index.get_mut(from).expect("peer");
                 *m = (*m).max(match_index);
-                let next = leader.next_index.get_mut(&from).expect("peer");
+                let next = leader.next_index.get_mut(from).expect("peer");
                 *next = (*next).max(LogIndex(match_index.0 + 1));
                 let behind = *next <= self.log.last_index();
                 self.advance_commit(cx);
@@ -908,7 +910,7 @@ impl Raft {
                 hint_index,
                 hint_term,
             } => {
-                let matched = leader.match_index[&from];
+                let matched = leader.match_index[from];
                 if rejected_prev <= matched {
                     // Stale: a later reply already showed a longer match.
                     self.answer_reads(cx);
@@ -921,8 +923,8 @@ impl Raft {
                     };
                 // Retry strictly below the rejected probe, never below what is matched.
                 let retry = hinted.min(rejected_prev).max(LogIndex(matched.0 + 1));
-                if retry < leader.next_index[&from] {
-                    leader.next_index.insert(from, retry);
+                if retry < leader.next_index[from] {
+                    leader.next_index.set(from, retry);
                     self.send_append(cx, from);
                 }
             }
@@ -1085,7 +1087,7 @@ impl Raft {
             RoleState::Leader(leader) => {
                 assert_eq!(self.leader, Some(self.id));
                 assert_eq!(self.voted_for, Some(self.id));
-                for (peer, next) in &leader.next_index {
+                for (peer, next) in leader.next_index.iter() {
                     assert!(*next > leader.match_index[peer]);
                     assert!(next.0 <= self.log.last_index().0 + 1);
                 }
