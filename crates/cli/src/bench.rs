@@ -19,9 +19,11 @@ pub fn bench(seeds: u64) -> ExitCode {
     println!("  seeds per second:      {:.1}", w.seeds_per_s());
     println!("  simulated / wall:      {:.0}x", w.sim_per_wall());
     println!(
-        "  delivered messages:    {} ({:.0} per simulated second)",
+        "  delivered messages:    {} ({:.0} per simulated second: {} node to node, {} client requests and replies)",
         w.delivered,
-        w.delivered as f64 / w.simulated.as_secs_f64()
+        w.delivered as f64 / w.simulated.as_secs_f64(),
+        w.node_messages,
+        w.client_messages
     );
     println!("  messages per wall s:   {:.0}", w.messages_per_s());
     println!(

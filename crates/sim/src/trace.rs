@@ -71,10 +71,14 @@ pub struct Trace {
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
+    /// Node-to-node messages handed to a live node.
     pub delivered: u64,
     pub dropped: u64,
     pub timers: u64,
+    /// Client requests handed to a live node.
     pub client_requests: u64,
+    /// Node replies handed to their client.
+    pub client_replies: u64,
     /// Times a driver task was polled (one per madsim timer that fired, plus spurious).
     pub wakeups: u64,
 }

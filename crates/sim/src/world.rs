@@ -599,6 +599,7 @@ impl<N: Node> World<N> {
                     action
                 }
                 ClientEvent::Reply { req, from, result } => {
+                    self.trace.stats.client_replies += 1;
                     let next = RequestId(self.next_req);
                     let action = self.clients[idx].client.on_reply(
                         now,
