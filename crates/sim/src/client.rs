@@ -284,6 +284,19 @@ impl Client {
         Some(Action::Done)
     }
 
+    /// Whether [`Client::on_reply`] for this reply would only record it (or ignore it),
+    /// never send: such a reply changes nothing anyone reads before the client's next
+    /// wake-up, so the world may hand it over then instead of waking the client for it.
+    pub fn reply_needs_no_action(&self, req: RequestId, result: &ClientResult) -> bool {
+        match &self.outstanding {
+            Some(o) if o.req == req => {
+                !matches!(result, Err(ClientError::NotLeader { .. }))
+                    || o.redirects >= self.max_redirects
+            }
+            _ => true,
+        }
+    }
+
     /// The deadline passed with no answer: the outcome is unknown.
     pub fn on_timeout(&mut self, now_ns: u64, history: &mut Vec<Event>) {
         assert!(

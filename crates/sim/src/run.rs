@@ -182,14 +182,13 @@ where
         })
         .collect();
     let clients: Vec<ClientSlot> = (0..sc.workload.clients)
-        .map(|c| ClientSlot {
-            client: Client::new(
+        .map(|c| {
+            ClientSlot::new(Client::new(
                 c,
                 &sc.workload,
                 kind,
                 stream(seed, streams::CLIENT + u64::from(c)),
-            ),
-            mailbox: Mailbox::new(),
+            ))
         })
         .collect();
     let net = Net::new(sc.network.clone(), n, stream(seed, streams::NET));
@@ -288,6 +287,13 @@ where
 
     let mut w = world.lock().expect("world");
     let end_ns = w.now_ns();
+    for c in 0..w.clients.len() {
+        w.hand_over_arrived(c, end_ns);
+    }
+    assert!(
+        w.history.windows(2).all(|e| e[0].time_ns <= e[1].time_ns),
+        "the history is in time order"
+    );
     let mut final_states = Vec::new();
     for (i, slot) in w.nodes.iter().enumerate() {
         if let Some(node) = &slot.node {

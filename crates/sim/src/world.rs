@@ -179,6 +179,24 @@ pub struct ArmedTimer {
 pub struct ClientSlot {
     pub client: Client,
     pub mailbox: Mailbox<ClientEvent>,
+    /// When the client's one queued `Wake` comes up, if one is queued.
+    pub wake_at: Option<u64>,
+    /// A reply that arrived (at its `at_ns`) before `wake_at` and asks nothing of the
+    /// client but to be recorded: handed over at that wake rather than costing a wake-up
+    /// of its own (a tenth of all wake-ups in a healthy run). Its history event is stamped
+    /// with the arrival time and placed in time order.
+    pub arrived: Option<Pending<ClientEvent>>,
+}
+
+impl ClientSlot {
+    pub fn new(client: Client) -> ClientSlot {
+        ClientSlot {
+            client,
+            mailbox: Mailbox::new(),
+            wake_at: None,
+            arrived: None,
+        }
+    }
 }
 
 pub struct World<N: Node> {
@@ -528,16 +546,26 @@ impl<N: Node> World<N> {
                     self.trace.log(now, || {
                         format!("n{} reply req {}: {result:?}", idx + 1, req.0)
                     });
-                    self.schedule_client(
-                        now,
-                        client,
-                        now + delay,
-                        ClientEvent::Reply {
-                            req,
-                            from: idx,
-                            result,
-                        },
-                    );
+                    let at_ns = now + delay;
+                    let slot = &mut self.clients[client];
+                    let passive = slot.wake_at.is_some_and(|w| at_ns < w)
+                        && slot.client.reply_needs_no_action(req, &result);
+                    let event = ClientEvent::Reply {
+                        req,
+                        from: idx,
+                        result,
+                    };
+                    if passive {
+                        // One reply per request is routed, and a client has one request
+                        // in flight, so nothing can be waiting here already.
+                        assert!(
+                            slot.arrived.is_none(),
+                            "two replies arrived for client {client}"
+                        );
+                        slot.arrived = Some(Pending { at_ns, event });
+                    } else {
+                        self.schedule_client(now, client, at_ns, event);
+                    }
                 }
             }
             Effect::Persist { key, value } => self.nodes[idx].disk.persist(key, value),
@@ -559,6 +587,7 @@ impl<N: Node> World<N> {
         // Spread clients over the first interval so they do not move in lockstep.
         let phase = crate::rand_below(&mut c.client.rng, c.client.interval_ns).max(1_000_000);
         c.client.next_tick_ns = now + phase;
+        self.clients[idx].wake_at = Some(now + phase);
         self.schedule_client(now, idx, now + phase, ClientEvent::Wake);
     }
 
@@ -568,6 +597,8 @@ impl<N: Node> World<N> {
         while let Some(p) = self.clients[idx].mailbox.pop_due(now) {
             let action = match p.event {
                 ClientEvent::Wake => {
+                    self.clients[idx].wake_at = None;
+                    self.hand_over_arrived(idx, now);
                     let client = &mut self.clients[idx].client;
                     if client
                         .outstanding
@@ -594,26 +625,13 @@ impl<N: Node> World<N> {
                             .as_ref()
                             .map_or(u64::MAX, |o| o.deadline_ns);
                         let wake = client.next_tick_ns.min(deadline);
+                        self.clients[idx].wake_at = Some(wake);
                         self.schedule_client(now, idx, wake, ClientEvent::Wake);
                     }
                     action
                 }
                 ClientEvent::Reply { req, from, result } => {
-                    self.trace.stats.client_replies += 1;
-                    let next = RequestId(self.next_req);
-                    let action = self.clients[idx].client.on_reply(
-                        now,
-                        req,
-                        from,
-                        result,
-                        next,
-                        nodes,
-                        &mut self.history,
-                    );
-                    if let Some(client::Action::Send { .. }) = action {
-                        self.fresh_req(idx);
-                    }
-                    action
+                    self.client_reply(idx, now, req, from, result)
                 }
             };
             if let Some(client::Action::Send { req, op, target }) = action {
@@ -624,6 +642,62 @@ impl<N: Node> World<N> {
                 let delay = self.net.latency();
                 self.schedule_node(now, target, now + delay, NodeEvent::Client { req, op });
             }
+        }
+    }
+}
+
+impl<N: Node> World<N> {
+    fn client_reply(
+        &mut self,
+        idx: usize,
+        now: u64,
+        req: RequestId,
+        from: usize,
+        result: ClientResult,
+    ) -> Option<client::Action> {
+        self.trace.stats.client_replies += 1;
+        let next = RequestId(self.next_req);
+        let nodes = self.nodes.len();
+        let action = self.clients[idx].client.on_reply(
+            now,
+            req,
+            from,
+            result,
+            next,
+            nodes,
+            &mut self.history,
+        );
+        if let Some(client::Action::Send { .. }) = action {
+            self.fresh_req(idx);
+        }
+        action
+    }
+
+    /// Records a reply that arrived passively (see [`ClientSlot::arrived`]) if it arrived
+    /// by `until_ns`, stamped with its arrival time.
+    pub fn hand_over_arrived(&mut self, idx: usize, until_ns: u64) {
+        let slot = &mut self.clients[idx];
+        let Some(p) = slot.arrived.take_if(|p| p.at_ns <= until_ns) else {
+            return;
+        };
+        let ClientEvent::Reply { req, from, result } = p.event else {
+            unreachable!("only replies arrive passively");
+        };
+        let recorded_from = self.history.len();
+        let action = self.client_reply(idx, p.at_ns, req, from, result);
+        assert!(
+            !matches!(action, Some(client::Action::Send { .. })),
+            "a passive reply made client {idx} send"
+        );
+        // The history is in time order; what was recorded since the arrival (other
+        // clients' invocations and completions, a handful) moves behind this completion.
+        assert!(self.history.len() <= recorded_from + 1);
+        if self.history.len() == recorded_from + 1 {
+            let mut at = recorded_from;
+            while at > 0 && self.history[at - 1].time_ns > p.at_ns {
+                at -= 1;
+            }
+            self.history[at..].rotate_right(1);
         }
     }
 }

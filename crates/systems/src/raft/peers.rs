@@ -21,7 +21,10 @@ impl<T> PeerMap<T> {
     }
 
     pub fn get_mut(&mut self, peer: NodeId) -> Option<&mut T> {
-        self.slots.iter_mut().find(|(p, _)| *p == peer).map(|(_, v)| v)
+        self.slots
+            .iter_mut()
+            .find(|(p, _)| *p == peer)
+            .map(|(_, v)| v)
     }
 
     /// Replaces the value of a known peer. A leader never learns new peers mid-term.
