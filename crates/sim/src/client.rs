@@ -340,11 +340,57 @@ impl Client {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use protocol::{NodeId, OpOutput};
+    use rand_core::SeedableRng;
+
+    fn client(max_redirects: u32) -> Client {
+        let workload = Workload {
+            kind: WorkloadKind::Kv,
+            clients: 1,
+            rate_per_s: 10.0,
+            mix: BTreeMap::new(),
+            keys: 1,
+            timeout: std::time::Duration::from_secs(1),
+            max_redirects,
+        };
+        Client::new(0, &workload, WorkloadKind::Kv, ChaCha8Rng::seed_from_u64(1))
+    }
+
+    /// The world hands a reply over at the client's next wake-up only if the client
+    /// would merely record it; a redirect it would follow must wake it at arrival.
+    #[test]
+    fn only_replies_that_ask_nothing_of_the_client_may_wait() {
+        let mut c = client(1);
+        let mut history = Vec::new();
+        let Some(Action::Send { req, .. }) = c.on_tick(0, RequestId(7), 3, &mut history) else {
+            panic!("an idle client starts an operation on its tick");
+        };
+        let not_leader = Err(ClientError::NotLeader {
+            hint: Some(NodeId(2)),
+        });
+        assert!(c.reply_needs_no_action(req, &Ok(OpOutput::Done)));
+        assert!(c.reply_needs_no_action(req, &Err(ClientError::CasMismatch)));
+        assert!(!c.reply_needs_no_action(req, &not_leader));
+        // A reply to an attempt the client no longer waits for is ignored either way.
+        assert!(c.reply_needs_no_action(RequestId(99), &not_leader));
+        // Once the redirect budget is spent, a redirect only fails the operation.
+        let next = RequestId(8);
+        let resent = c.on_reply(1, req, 0, not_leader.clone(), next, 3, &mut history);
+        assert!(matches!(resent, Some(Action::Send { target: 1, .. })));
+        assert!(c.reply_needs_no_action(next, &not_leader));
+        assert!(matches!(
+            c.on_reply(2, next, 1, not_leader, RequestId(9), 3, &mut history),
+            Some(Action::Done)
+        ));
+        assert_eq!(history.len(), 2, "one invocation, one failure");
+    }
+
     #[test]
     fn push_decimal_formats_like_display() {
         for n in [0, 1, 9, 10, 42, 1_000_000, u64::MAX] {
             let mut s = String::from("x");
-            super::push_decimal(&mut s, n);
+            push_decimal(&mut s, n);
             assert_eq!(s, format!("x{n}"));
         }
     }
