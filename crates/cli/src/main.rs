@@ -85,9 +85,13 @@ enum Command {
     },
     /// Measure simulation speed on the standard workload.
     Bench {
-        /// Seeds to run.
+        /// Seeds per round.
         #[arg(long, default_value_t = 20)]
         seeds: u64,
+        /// Rounds, each the workload's seeds then the Endpoint ping-pong; the median round
+        /// is reported, so one disturbed round on a shared machine does not skew it.
+        #[arg(long, default_value_t = 5)]
+        rounds: u64,
         /// Instead, time the history checkers over a corpus of Jepsen histories (default:
         /// `corpus`, the Porcupine histories shipped in crates/check/testdata) and a generated
         /// 10,000-operation history.
@@ -125,8 +129,9 @@ fn main() -> ExitCode {
         }) => bench::histories(&dir),
         Some(Command::Bench {
             seeds,
+            rounds,
             histories: None,
-        }) => bench::bench(seeds),
+        }) => bench::bench(seeds, rounds),
         Some(Command::CheckHistory {
             file,
             model,
