@@ -59,7 +59,7 @@ use protocol::{
     ClientError, ClientOp, ClientResult, Cx, Disk, LogIndex, Node, NodeId, NodeStatus, ParamError,
     Params, RequestId, Role, StateView, Term, TimerId,
 };
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 
 /// Fires on a follower or candidate that heard nothing from a leader for a random timeout.
@@ -169,7 +169,9 @@ pub struct Raft {
     leader_seen_at: Option<protocol::Instant>,
     sm: StateMachine,
     /// Writes this node accepted as leader: index -> (term it was appended in, request).
-    pending_writes: BTreeMap<LogIndex, (Term, RequestId)>,
+    /// Writes this leader appended and has not yet answered, by log index ascending
+    /// (a leader only appends at the end, and applies in index order).
+    pending_writes: VecDeque<(LogIndex, Term, RequestId)>,
     pending_reads: VecDeque<PendingRead>,
     /// The leader's current read-confirmation round.
     read_seq: u64,
@@ -237,7 +239,7 @@ impl Node for Raft {
             leader: None,
             leader_seen_at: None,
             sm: StateMachine::default(),
-            pending_writes: BTreeMap::new(),
+            pending_writes: VecDeque::new(),
             pending_reads: VecDeque::new(),
             read_seq: 0,
             unsynced: false,
@@ -464,8 +466,9 @@ impl Raft {
         self.unsynced = true;
         self.log.truncate_from(from);
         // A pending write at a truncated index was overwritten: its fate is unknown to us.
-        let dropped: Vec<_> = self.pending_writes.split_off(&from).into_values().collect();
-        for (_, req) in dropped {
+        let keep = self.pending_writes.partition_point(|w| w.0 < from);
+        let dropped: Vec<_> = self.pending_writes.drain(keep..).collect();
+        for (_, _, req) in dropped {
             self.reply(
                 cx,
                 req,
@@ -528,7 +531,7 @@ impl Raft {
     fn settle_pending(&mut self, cx: &mut RaftCx<'_>) {
         assert!(!self.is_leader());
         let writes = std::mem::take(&mut self.pending_writes);
-        for (_, (_, req)) in writes {
+        for (_, _, req) in writes {
             self.reply(
                 cx,
                 req,
@@ -968,7 +971,10 @@ impl Raft {
                 None => Ok(protocol::OpOutput::Done),
             };
             self.last_applied = index;
-            if let Some((term, req)) = self.pending_writes.remove(&index) {
+            // Pending writes sit at indexes not yet applied, so the first is at or after
+            // this one.
+            assert!(self.pending_writes.front().is_none_or(|w| w.0 >= index));
+            if let Some((_, term, req)) = self.pending_writes.pop_front_if(|w| w.0 == index) {
                 let result = if term == entry_term {
                     result
                 } else {
@@ -1000,8 +1006,11 @@ impl Raft {
                 op: Some(Arc::new(op)),
             },
         );
-        let previous = self.pending_writes.insert(index, (term, req));
-        assert!(previous.is_none(), "one request per fresh index");
+        assert!(
+            self.pending_writes.back().is_none_or(|w| w.0 < index),
+            "one request per fresh index, appended in order"
+        );
+        self.pending_writes.push_back((index, term, req));
         // Durable here before counting itself toward the majority.
         self.flush(cx);
         self.broadcast_append(cx);
