@@ -3,7 +3,7 @@
 
 use super::*;
 use protocol::{replies, sends, Effect, Harness, Instant, OpOutput};
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
 type H = Harness<Raft>;
 type Fx = Vec<Effect<Msg, Record>>;
