@@ -207,8 +207,57 @@ fn check_with<const LAZY: bool>(
     opts: &LinOptions,
     steps: &mut u64,
 ) -> Result<Verdict, HistoryError> {
-    // Group by key; the set is one object, and so is the whole map when not partitioning.
-    let mut groups: BTreeMap<String, Vec<(usize, Outcome)>> = BTreeMap::new();
+    let groups = groups(ops, model, opts)?;
+    let deadline = Deadline::after(opts.budget);
+    let key_model = KeyModel {
+        missing_reads_empty: opts.missing_reads_empty,
+    };
+    let mut failures = Vec::new();
+    let mut undecided = Vec::new();
+    for (key, group) in &groups {
+        if !undecided.is_empty() {
+            undecided.push(key.to_string());
+            continue;
+        }
+        let r = match (model, opts.partition) {
+            (Model::Set, _) => search::<_, LAZY>(&SetModel, ops, group, &deadline, steps),
+            (_, true) => search::<_, LAZY>(&key_model, ops, group, &deadline, steps),
+            (_, false) => {
+                let keys = group.iter().filter_map(|(i, _)| ops[*i].op.key());
+                let map = MapModel::new(key_model, keys.map(str::to_string));
+                search::<_, LAZY>(&map, ops, group, &deadline, steps)
+            }
+        };
+        match r {
+            Search::Ok => {}
+            Search::TimedOut => undecided.push(key.to_string()),
+            Search::Fail(mut f) => {
+                f.key = key.to_string();
+                failures.push(f);
+            }
+        }
+    }
+    Ok(if !failures.is_empty() {
+        // A violation found is definite even if other keys ran out of time.
+        Verdict::NotLinearizable(Counterexample { failures })
+    } else if !undecided.is_empty() {
+        Verdict::Unknown { undecided }
+    } else {
+        Verdict::Linearizable
+    })
+}
+
+/// A sub-history: (index into the operations, outcome), in the operations' order.
+type Group<'a> = Vec<(usize, Outcome<'a>)>;
+
+/// The operations to check, by key (the set is one object, and so is the whole map when
+/// not partitioning); failures that constrain nothing, and indeterminate reads, left out.
+fn groups<'a>(
+    ops: &'a [Operation],
+    model: Model,
+    opts: &LinOptions,
+) -> Result<BTreeMap<&'a str, Group<'a>>, HistoryError> {
+    let mut groups: BTreeMap<&str, Group> = BTreeMap::new();
     for (i, o) in ops.iter().enumerate() {
         if !model.accepts(&o.op) {
             return Err(HistoryError {
@@ -232,48 +281,12 @@ fn check_with<const LAZY: bool>(
             continue;
         }
         let key = match (model, opts.partition) {
-            (Model::Set, _) | (_, false) => String::new(),
-            _ => o.op.key().unwrap_or_default().to_string(),
+            (Model::Set, _) | (_, false) => "",
+            _ => o.op.key().unwrap_or_default(),
         };
         groups.entry(key).or_default().push((i, outcome));
     }
-    let deadline = Deadline::after(opts.budget);
-    let key_model = KeyModel {
-        missing_reads_empty: opts.missing_reads_empty,
-    };
-    let mut failures = Vec::new();
-    let mut undecided = Vec::new();
-    for (key, group) in &groups {
-        if !undecided.is_empty() {
-            undecided.push(key.clone());
-            continue;
-        }
-        let r = match (model, opts.partition) {
-            (Model::Set, _) => search::<_, LAZY>(&SetModel, ops, group, &deadline, steps),
-            (_, true) => search::<_, LAZY>(&key_model, ops, group, &deadline, steps),
-            (_, false) => {
-                let keys = group.iter().filter_map(|(i, _)| ops[*i].op.key());
-                let map = MapModel::new(key_model, keys.map(str::to_string));
-                search::<_, LAZY>(&map, ops, group, &deadline, steps)
-            }
-        };
-        match r {
-            Search::Ok => {}
-            Search::TimedOut => undecided.push(key.clone()),
-            Search::Fail(mut f) => {
-                f.key = key.clone();
-                failures.push(f);
-            }
-        }
-    }
-    Ok(if !failures.is_empty() {
-        // A violation found is definite even if other keys ran out of time.
-        Verdict::NotLinearizable(Counterexample { failures })
-    } else if !undecided.is_empty() {
-        Verdict::Unknown { undecided }
-    } else {
-        Verdict::Linearizable
-    })
+    Ok(groups)
 }
 
 enum Search {
@@ -620,44 +633,18 @@ where
     M::State: Hash,
 {
     let n = group.len();
+    let unknown_op: Vec<bool> = group
+        .iter()
+        .map(|(_, o)| matches!(o, Outcome::Unknown))
+        .collect();
+    let by_invoke = by_invoke(ops, group);
     // Entries: node 0 is the head sentinel; op j has its call at node 1 + 2j and its
-    // return at node 2 + 2j. Order them by time (event index); an indeterminate op returns
-    // at infinity, after everything.
-    let mut order: Vec<(usize, usize, usize)> = Vec::with_capacity(2 * n); // (time, tiebreak, node)
-    for (j, (i, outcome)) in group.iter().enumerate() {
-        let o = &ops[*i];
-        order.push((o.invoke, 0, 1 + 2 * j));
-        let ret = match outcome {
-            Outcome::Unknown => usize::MAX,
-            _ => o.complete.unwrap_or(usize::MAX),
-        };
-        order.push((ret, 1, 2 + 2 * j));
-    }
-    order.sort_unstable();
-    // Between two consecutive returns, the calls may be tried in any order without
-    // changing what the search explores. Try determinate operations first: an
-    // indeterminate one is more often right left for later (or never), so the search
-    // finds a linearization of a valid history sooner.
-    let mut segment = 0;
-    let mut keyed: Vec<(usize, bool, usize)> = Vec::with_capacity(order.len());
-    for &(_, kind, node) in &order {
-        if kind == 1 {
-            keyed.push((segment, true, node));
-            segment += 1;
-        } else {
-            let unknown = matches!(group[(node - 1) / 2].1, Outcome::Unknown);
-            keyed.push((segment, unknown, node));
-        }
-    }
-    // A stable sort keeps time order within each class, and a segment's return (marked
-    // like an indeterminate call) stays last in its segment, where it already was.
-    keyed.sort_by_key(|&(seg, unknown, _)| (seg, unknown));
-    let order: Vec<(usize, usize, usize)> = keyed.into_iter().map(|(_, _, n)| (0, 0, n)).collect();
+    // return at node 2 + 2j.
     let size = 1 + 2 * n;
     let mut next = vec![NONE; size];
     let mut prev = vec![NONE; size];
     let mut last = 0;
-    for &(_, _, node) in &order {
+    for node in entry_order(ops, group, &unknown_op, &by_invoke) {
         next[last] = node;
         prev[node] = last;
         last = node;
@@ -671,23 +658,18 @@ where
     // ever returns), so this loses nothing and spares the search k! orders of k twins.
     let mut twin_before = vec![NONE; n];
     let mut last_of: BTreeMap<&protocol::ClientOp, usize> = BTreeMap::new();
-    let mut by_invoke: Vec<usize> = (0..n).collect();
-    by_invoke.sort_by_key(|j| ops[group[*j].0].invoke);
-    for j in by_invoke {
-        if matches!(group[j].1, Outcome::Unknown) {
+    for &j in &by_invoke {
+        if unknown_op[j] {
             if let Some(t) = last_of.insert(&ops[group[j].0].op, j) {
                 twin_before[j] = t;
             }
         }
     }
-    let unknown_op: Vec<bool> = group
-        .iter()
-        .map(|(_, o)| matches!(o, Outcome::Unknown))
-        .collect();
     let dets = unknown_op.iter().filter(|u| !**u).count();
     let mut placed = Placed::new(n);
     let mut memo: Memo<M::State> = Memo::new(n, dets);
-    let mut calls: Vec<Call<M::State>> = Vec::new();
+    // At most every operation deep: reserved, rather than copied as it grows.
+    let mut calls: Vec<Call<M::State>> = Vec::with_capacity(n);
     // Whether the last operation linearized was indeterminate (see the pruning rules).
     let mut after_unknown = false;
     let mut state = model.init();
@@ -819,6 +801,89 @@ where
         blocked: ops[group[blocked].0].summary(),
         pending,
     })
+}
+
+/// The group's operations (indexes into `group`) by invocation, ties in group order.
+/// Already so when `ops` comes from [`operations`], which is checked rather than sorted.
+fn by_invoke(ops: &[Operation], group: &[(usize, Outcome)]) -> Vec<usize> {
+    let mut js: Vec<usize> = (0..group.len()).collect();
+    let invoke = |j: &usize| ops[group[*j].0].invoke;
+    if !js.is_sorted_by_key(invoke) {
+        js.sort_by_key(invoke);
+    }
+    js
+}
+
+/// The search's list of call and return entries (call of op j: node 1 + 2j, return: 2 +
+/// 2j), in time order: by event index, a call before a return at the same index, ties in
+/// group order; an indeterminate op returns at infinity, after everything. Between two
+/// consecutive returns, though, determinate calls come before indeterminate ones: the calls
+/// of one such segment may be tried in any order without changing what the search
+/// explores, and an indeterminate operation is more often right left for later (or never),
+/// so the search finds a linearization of a valid history sooner.
+///
+/// Calls come from `by_invoke` and are merged with the returns sorted by completion.
+fn entry_order(
+    ops: &[Operation],
+    group: &[(usize, Outcome)],
+    unknown_op: &[bool],
+    by_invoke: &[usize],
+) -> Vec<usize> {
+    let n = group.len();
+    let mut returns: Vec<(usize, usize)> = Vec::with_capacity(n);
+    for (j, (i, _)) in group.iter().enumerate() {
+        if let Some(complete) = ops[*i].complete.filter(|_| !unknown_op[j]) {
+            returns.push((complete, j));
+        }
+    }
+    // In invocation order, the completions are nearly sorted already: each is out of
+    // place only past operations it overlapped.
+    sort_nearly_sorted(&mut returns);
+    // Indeterminate operations return at infinity, in group order.
+    returns.extend((0..n).filter(|j| unknown_op[*j]).map(|j| (usize::MAX, j)));
+    let mut order = Vec::with_capacity(2 * n);
+    let mut segment_unknown = Vec::new();
+    let mut c = 0;
+    for (time, j) in returns.into_iter().chain([(usize::MAX, NONE)]) {
+        while c < n && ops[group[by_invoke[c]].0].invoke <= time {
+            let k = by_invoke[c];
+            if unknown_op[k] {
+                segment_unknown.push(1 + 2 * k);
+            } else {
+                order.push(1 + 2 * k);
+            }
+            c += 1;
+        }
+        if !segment_unknown.is_empty() {
+            order.append(&mut segment_unknown);
+        }
+        // The last, `NONE`, only takes calls after every return (from a history whose
+        // completions precede their invocations, which `operations` never makes).
+        if j != NONE {
+            order.push(2 + 2 * j);
+        }
+    }
+    order
+}
+
+/// Sorts `v` by insertion, in time linear in its length and its inversions, falling back
+/// to the general sort past a linear budget of moves.
+fn sort_nearly_sorted<T: Ord + Copy>(v: &mut [T]) {
+    let mut budget = 4 * v.len() + 64;
+    for i in 1..v.len() {
+        let x = v[i];
+        let mut k = i;
+        while k > 0 && v[k - 1] > x && budget > 0 {
+            v[k] = v[k - 1];
+            k -= 1;
+            budget -= 1;
+        }
+        v[k] = x;
+        if budget == 0 {
+            v.sort_unstable();
+            return;
+        }
+    }
 }
 
 /// Removes a call entry and its return entry (the return is always at node call + 1).
@@ -1111,8 +1176,8 @@ mod tests {
         b.0
     }
 
-    #[test]
-    fn the_lazy_memo_prunes_exactly_as_recording_on_arrival() {
+    /// Random small-domain, generated and perturbed histories.
+    fn test_histories() -> Vec<(Model, History)> {
         use crate::history::generate::{generate, perturb_read, GenConfig};
         let mut histories = Vec::new();
         for seed in 0..400 {
@@ -1133,8 +1198,13 @@ mod tests {
             }
             histories.push((model, h));
         }
+        histories
+    }
+
+    #[test]
+    fn the_lazy_memo_prunes_exactly_as_recording_on_arrival() {
         let mut verdicts = [0; 3];
-        for (model, h) in &histories {
+        for (model, h) in &test_histories() {
             let ops = operations(h).unwrap();
 
             for (fail_cas_is_mismatch, partition) in [(false, true), (true, true), (false, false)] {
@@ -1178,5 +1248,81 @@ mod tests {
             }
         }
         assert_eq!(checked, 54);
+    }
+
+    /// The entry order as first written: everything sorted by time, then each segment's
+    /// determinate calls first by a stable sort.
+    fn reference_order(ops: &[Operation], group: &[(usize, Outcome)]) -> Vec<usize> {
+        let mut order: Vec<(usize, usize, usize)> = Vec::new();
+        for (j, (i, outcome)) in group.iter().enumerate() {
+            let o = &ops[*i];
+            order.push((o.invoke, 0, 1 + 2 * j));
+            let ret = match outcome {
+                Outcome::Unknown => usize::MAX,
+                _ => o.complete.unwrap_or(usize::MAX),
+            };
+            order.push((ret, 1, 2 + 2 * j));
+        }
+        order.sort_unstable();
+        let mut segment = 0;
+        let mut keyed: Vec<(usize, bool, usize)> = Vec::new();
+        for &(_, kind, node) in &order {
+            if kind == 1 {
+                keyed.push((segment, true, node));
+                segment += 1;
+            } else {
+                let unknown = matches!(group[(node - 1) / 2].1, Outcome::Unknown);
+                keyed.push((segment, unknown, node));
+            }
+        }
+        keyed.sort_by_key(|&(seg, unknown, _)| (seg, unknown));
+        keyed.into_iter().map(|(_, _, n)| n).collect()
+    }
+
+    #[test]
+    fn entry_order_merges_as_sorting_did() {
+        let mut compared = 0;
+        for (model, h) in &test_histories() {
+            let ops = operations(h).unwrap();
+            // Also out of invocation order, as a caller of `check_operations` may pass.
+            let reversed: Vec<Operation> = ops.iter().rev().cloned().collect();
+            for (ops, partition) in [(&ops, true), (&ops, false), (&reversed, true)] {
+                let opts = LinOptions {
+                    partition,
+                    ..LinOptions::default()
+                };
+                for group in groups(ops, *model, &opts).unwrap().values() {
+                    let unknown: Vec<bool> = group
+                        .iter()
+                        .map(|(_, o)| matches!(o, Outcome::Unknown))
+                        .collect();
+                    let merged = entry_order(ops, group, &unknown, &by_invoke(ops, group));
+                    assert_eq!(merged, reference_order(ops, group));
+                    compared += 1;
+                }
+            }
+        }
+        assert!(compared > 1000, "{compared}");
+    }
+
+    #[test]
+    fn nearly_sorted_input_sorts_and_so_does_any_other() {
+        let mut rng = crate::history::generate::Rng::new(3);
+        for len in [0, 1, 2, 5, 40, 300] {
+            for shuffle in [0, 2, len / 2, len * 4].map(|s| s * usize::from(len > 0)) {
+                let mut v: Vec<u64> = (0..len as u64).map(|x| x / 2).collect();
+                for _ in 0..shuffle {
+                    let (a, b) = (rng.below(len as u64), rng.below(len as u64));
+                    v.swap(a as usize, b as usize);
+                }
+                let mut sorted = v.clone();
+                sorted.sort();
+                sort_nearly_sorted(&mut v);
+                assert_eq!(v, sorted);
+            }
+        }
+        let mut reversed: Vec<u32> = (0..1000).rev().collect();
+        sort_nearly_sorted(&mut reversed);
+        assert!(reversed.is_sorted());
     }
 }

@@ -64,10 +64,11 @@ impl Model {
     }
 }
 
-/// How an operation ended, as far as the model is concerned.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Outcome {
-    Ok(OpOutput),
+/// How an operation ended, as far as the model is concerned. Borrows the operation's
+/// output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome<'a> {
+    Ok(&'a OpOutput),
     /// A cas that definitely ran its compare and found it did not match: it changed
     /// nothing but tells us the value differed from `expected` (etcd's `:fail :cas`).
     Mismatch,
@@ -75,12 +76,12 @@ pub enum Outcome {
     Unknown,
 }
 
-impl Outcome {
+impl Outcome<'_> {
     /// The model's view of an operation; `None` for a failure that constrains nothing (it
     /// did not take effect and observed nothing), which the checker drops.
-    pub fn of(o: &Operation, fail_cas_is_mismatch: bool) -> Option<Outcome> {
+    pub fn of(o: &Operation, fail_cas_is_mismatch: bool) -> Option<Outcome<'_>> {
         match o.end {
-            EventKind::Ok => Some(Outcome::Ok(o.output.clone().unwrap_or(OpOutput::Done))),
+            EventKind::Ok => Some(Outcome::Ok(o.output.as_ref().unwrap_or(&OpOutput::Done))),
             EventKind::Info | EventKind::Invoke => Some(Outcome::Unknown),
             EventKind::Fail => match o.op {
                 ClientOp::Cas { .. } if fail_cas_is_mismatch => Some(Outcome::Mismatch),
@@ -354,11 +355,12 @@ impl SeqModel for SetModel {
 mod tests {
     use super::*;
 
-    fn get(v: Option<&str>) -> Outcome {
-        Outcome::Ok(OpOutput::Value {
+    /// A read's outcome (leaked: a test's few bytes).
+    fn get(v: Option<&str>) -> Outcome<'static> {
+        Outcome::Ok(Box::leak(Box::new(OpOutput::Value {
             value: v.map(str::to_string),
             version: None,
-        })
+        })))
     }
 
     /// The state after a step, owned or not.
@@ -390,7 +392,7 @@ mod tests {
             new: "1".into(),
         };
         assert_eq!(
-            step(&m, &s, &cas, &Outcome::Ok(OpOutput::Done)),
+            step(&m, &s, &cas, &Outcome::Ok(&OpOutput::Done)),
             Some(Some("1".into()))
         );
         assert_eq!(step(&m, &s, &cas, &Outcome::Mismatch), None);
@@ -420,7 +422,7 @@ mod tests {
             value: "ab".into(),
         };
         assert_eq!(
-            step(&empty, &None, &app, &Outcome::Ok(OpOutput::Done)),
+            step(&empty, &None, &app, &Outcome::Ok(&OpOutput::Done)),
             Some(Some("ab".into()))
         );
     }
