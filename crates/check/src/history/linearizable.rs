@@ -252,14 +252,14 @@ type Group<'a> = Vec<(usize, Outcome<'a>)>;
 
 /// The operations to check, by key (the set is one object, and so is the whole map when
 /// not partitioning); failures that constrain nothing, and indeterminate reads, left out.
-fn groups<'a>(
-    ops: &'a [Operation],
+fn groups<'h>(
+    ops: &[Operation<'h>],
     model: Model,
     opts: &LinOptions,
-) -> Result<BTreeMap<&'a str, Group<'a>>, HistoryError> {
+) -> Result<BTreeMap<&'h str, Group<'h>>, HistoryError> {
     let mut groups: BTreeMap<&str, Group> = BTreeMap::new();
     for (i, o) in ops.iter().enumerate() {
-        if !model.accepts(&o.op) {
+        if !model.accepts(o.op) {
             return Err(HistoryError {
                 event: o.invoke,
                 message: format!(
@@ -660,7 +660,7 @@ where
     let mut last_of: BTreeMap<&protocol::ClientOp, usize> = BTreeMap::new();
     for &j in &by_invoke {
         if unknown_op[j] {
-            if let Some(t) = last_of.insert(&ops[group[j].0].op, j) {
+            if let Some(t) = last_of.insert(ops[group[j].0].op, j) {
                 twin_before[j] = t;
             }
         }
@@ -688,7 +688,7 @@ where
         if is_call(entry) {
             let j = op_of(entry);
             let (i, outcome) = &group[j];
-            let op = &ops[*i].op;
+            let op = ops[*i].op;
             let mut advanced = false;
             let unknown = unknown_op[j];
             let twin_unused = twin_before[j] != NONE && !placed.unknown.get(twin_before[j]);

@@ -79,9 +79,9 @@ pub enum Outcome<'a> {
 impl Outcome<'_> {
     /// The model's view of an operation; `None` for a failure that constrains nothing (it
     /// did not take effect and observed nothing), which the checker drops.
-    pub fn of(o: &Operation, fail_cas_is_mismatch: bool) -> Option<Outcome<'_>> {
+    pub fn of<'h>(o: &Operation<'h>, fail_cas_is_mismatch: bool) -> Option<Outcome<'h>> {
         match o.end {
-            EventKind::Ok => Some(Outcome::Ok(o.output.as_ref().unwrap_or(&OpOutput::Done))),
+            EventKind::Ok => Some(Outcome::Ok(o.output.unwrap_or(&OpOutput::Done))),
             EventKind::Info | EventKind::Invoke => Some(Outcome::Unknown),
             EventKind::Fail => match o.op {
                 ClientOp::Cas { .. } if fail_cas_is_mismatch => Some(Outcome::Mismatch),
