@@ -658,7 +658,7 @@ where
     // ever returns), so this loses nothing and spares the search k! orders of k twins.
     let mut twin_before = vec![NONE; n];
     let mut last_of: BTreeMap<&protocol::ClientOp, usize> = BTreeMap::new();
-    for &j in &by_invoke {
+    for &(_, j) in &by_invoke {
         if unknown_op[j] {
             if let Some(t) = last_of.insert(ops[group[j].0].op, j) {
                 twin_before[j] = t;
@@ -803,15 +803,17 @@ where
     })
 }
 
-/// The group's operations (indexes into `group`) by invocation, ties in group order.
+/// The group's operations (invocation, index into `group`) by invocation, ties in group
+/// order.
 /// Already so when `ops` comes from [`operations`], which is checked rather than sorted.
-fn by_invoke(ops: &[Operation], group: &[(usize, Outcome)]) -> Vec<usize> {
-    let mut js: Vec<usize> = (0..group.len()).collect();
-    let invoke = |j: &usize| ops[group[*j].0].invoke;
-    if !js.is_sorted_by_key(invoke) {
-        js.sort_by_key(invoke);
+fn by_invoke(ops: &[Operation], group: &[(usize, Outcome)]) -> Vec<(usize, usize)> {
+    let mut calls: Vec<(usize, usize)> = (group.iter().enumerate())
+        .map(|(j, (i, _))| (ops[*i].invoke, j))
+        .collect();
+    if !calls.is_sorted() {
+        calls.sort_unstable();
     }
-    js
+    calls
 }
 
 /// The search's list of call and return entries (call of op j: node 1 + 2j, return: 2 +
@@ -827,7 +829,7 @@ fn entry_order(
     ops: &[Operation],
     group: &[(usize, Outcome)],
     unknown_op: &[bool],
-    by_invoke: &[usize],
+    by_invoke: &[(usize, usize)],
 ) -> Vec<usize> {
     let n = group.len();
     let mut returns: Vec<(usize, usize)> = Vec::with_capacity(n);
@@ -845,8 +847,8 @@ fn entry_order(
     let mut segment_unknown = Vec::new();
     let mut c = 0;
     for (time, j) in returns.into_iter().chain([(usize::MAX, NONE)]) {
-        while c < n && ops[group[by_invoke[c]].0].invoke <= time {
-            let k = by_invoke[c];
+        while c < n && by_invoke[c].0 <= time {
+            let k = by_invoke[c].1;
             if unknown_op[k] {
                 segment_unknown.push(1 + 2 * k);
             } else {

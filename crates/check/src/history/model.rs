@@ -167,7 +167,9 @@ impl SeqModel for KeyModel {
             }
             ClientOp::Append { value, .. } => {
                 (unknown || matches!(outcome, Outcome::Ok(OpOutput::Done))).then(|| {
-                    let mut v = s.clone().unwrap_or_default();
+                    let before = s.as_deref().unwrap_or_default();
+                    let mut v = String::with_capacity(before.len() + value.len());
+                    v.push_str(before);
                     v.push_str(value);
                     Cow::Owned(self.norm(Some(v)))
                 })
