@@ -15,6 +15,7 @@
 use super::model::{KeyModel, MapModel, Model, Outcome, SeqModel, SetModel};
 use super::ops::{operations, HistoryError, Operation};
 use super::History;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::hash::Hash;
@@ -194,10 +195,71 @@ pub fn check_operations(
     model: Model,
     opts: &LinOptions,
 ) -> Result<Verdict, HistoryError> {
-    // Group by key; the set is one object, and so is the whole map when not partitioning.
-    let mut groups: BTreeMap<String, Vec<(usize, Outcome)>> = BTreeMap::new();
+    check_with::<true>(ops, model, opts, &mut 0)
+}
+
+/// [`check_operations`], with the memo filled lazily (as the checker does) or on arrival
+/// (the reference the tests hold it to, see [`search`]); adds the search steps taken to
+/// `steps`.
+fn check_with<const LAZY: bool>(
+    ops: &[Operation],
+    model: Model,
+    opts: &LinOptions,
+    steps: &mut u64,
+) -> Result<Verdict, HistoryError> {
+    let groups = groups(ops, model, opts)?;
+    let deadline = Deadline::after(opts.budget);
+    let key_model = KeyModel {
+        missing_reads_empty: opts.missing_reads_empty,
+    };
+    let mut failures = Vec::new();
+    let mut undecided = Vec::new();
+    for (key, group) in &groups {
+        if !undecided.is_empty() {
+            undecided.push(key.to_string());
+            continue;
+        }
+        let r = match (model, opts.partition) {
+            (Model::Set, _) => search::<_, LAZY>(&SetModel, ops, group, &deadline, steps),
+            (_, true) => search::<_, LAZY>(&key_model, ops, group, &deadline, steps),
+            (_, false) => {
+                let keys = group.iter().filter_map(|(i, _)| ops[*i].op.key());
+                let map = MapModel::new(key_model, keys.map(str::to_string));
+                search::<_, LAZY>(&map, ops, group, &deadline, steps)
+            }
+        };
+        match r {
+            Search::Ok => {}
+            Search::TimedOut => undecided.push(key.to_string()),
+            Search::Fail(mut f) => {
+                f.key = key.to_string();
+                failures.push(f);
+            }
+        }
+    }
+    Ok(if !failures.is_empty() {
+        // A violation found is definite even if other keys ran out of time.
+        Verdict::NotLinearizable(Counterexample { failures })
+    } else if !undecided.is_empty() {
+        Verdict::Unknown { undecided }
+    } else {
+        Verdict::Linearizable
+    })
+}
+
+/// A sub-history: (index into the operations, outcome), in the operations' order.
+type Group<'a> = Vec<(usize, Outcome<'a>)>;
+
+/// The operations to check, by key (the set is one object, and so is the whole map when
+/// not partitioning); failures that constrain nothing, and indeterminate reads, left out.
+fn groups<'h>(
+    ops: &[Operation<'h>],
+    model: Model,
+    opts: &LinOptions,
+) -> Result<BTreeMap<&'h str, Group<'h>>, HistoryError> {
+    let mut groups: BTreeMap<&str, Group> = BTreeMap::new();
     for (i, o) in ops.iter().enumerate() {
-        if !model.accepts(&o.op) {
+        if !model.accepts(o.op) {
             return Err(HistoryError {
                 event: o.invoke,
                 message: format!(
@@ -219,48 +281,12 @@ pub fn check_operations(
             continue;
         }
         let key = match (model, opts.partition) {
-            (Model::Set, _) | (_, false) => String::new(),
-            _ => o.op.key().unwrap_or_default().to_string(),
+            (Model::Set, _) | (_, false) => "",
+            _ => o.op.key().unwrap_or_default(),
         };
         groups.entry(key).or_default().push((i, outcome));
     }
-    let deadline = Deadline::after(opts.budget);
-    let key_model = KeyModel {
-        missing_reads_empty: opts.missing_reads_empty,
-    };
-    let mut failures = Vec::new();
-    let mut undecided = Vec::new();
-    for (key, group) in &groups {
-        if !undecided.is_empty() {
-            undecided.push(key.clone());
-            continue;
-        }
-        let r = match (model, opts.partition) {
-            (Model::Set, _) => search(&SetModel, ops, group, &deadline),
-            (_, true) => search(&key_model, ops, group, &deadline),
-            (_, false) => {
-                let keys = group.iter().filter_map(|(i, _)| ops[*i].op.key());
-                let map = MapModel::new(key_model, keys.map(str::to_string));
-                search(&map, ops, group, &deadline)
-            }
-        };
-        match r {
-            Search::Ok => {}
-            Search::TimedOut => undecided.push(key.clone()),
-            Search::Fail(mut f) => {
-                f.key = key.clone();
-                failures.push(f);
-            }
-        }
-    }
-    Ok(if !failures.is_empty() {
-        // A violation found is definite even if other keys ran out of time.
-        Verdict::NotLinearizable(Counterexample { failures })
-    } else if !undecided.is_empty() {
-        Verdict::Unknown { undecided }
-    } else {
-        Verdict::Linearizable
-    })
+    Ok(groups)
 }
 
 enum Search {
@@ -271,8 +297,8 @@ enum Search {
 
 const NONE: usize = usize::MAX;
 
-/// A fixed-size bitset of linearized operations, hashed and compared whole.
-#[derive(Clone, PartialEq, Eq, Hash)]
+/// A fixed-size bitset of linearized operations.
+#[derive(Clone, PartialEq, Eq)]
 struct Bits(Vec<u64>);
 
 impl Bits {
@@ -287,6 +313,62 @@ impl Bits {
     }
 }
 
+/// A fixed pseudo-random word per operation (SplitMix64's finalizer), XORed into the
+/// fingerprint of a set of operations as they come and go (Zobrist hashing), so the memo
+/// hashes a set in O(1) rather than word by word.
+fn zobrist(j: usize) -> u64 {
+    let mut z = (j as u64)
+        .wrapping_add(1)
+        .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// The operations linearized so far: determinate ones (with their Zobrist fingerprint and
+/// count), and indeterminate ones (with their count).
+struct Placed {
+    det: Bits,
+    det_fp: u64,
+    dets: usize,
+    unknown: Bits,
+    unknowns: usize,
+}
+
+impl Placed {
+    fn new(n: usize) -> Placed {
+        Placed {
+            det: Bits(vec![0; n.div_ceil(64)]),
+            det_fp: 0,
+            dets: 0,
+            unknown: Bits(vec![0; n.div_ceil(64)]),
+            unknowns: 0,
+        }
+    }
+
+    fn add(&mut self, j: usize, unknown: bool) {
+        if unknown {
+            self.unknown.set(j);
+            self.unknowns += 1;
+        } else {
+            self.det.set(j);
+            self.det_fp ^= zobrist(j);
+            self.dets += 1;
+        }
+    }
+
+    fn remove(&mut self, j: usize, unknown: bool) {
+        if unknown {
+            self.unknown.clear(j);
+            self.unknowns -= 1;
+        } else {
+            self.det.clear(j);
+            self.det_fp ^= zobrist(j);
+            self.dets -= 1;
+        }
+    }
+}
+
 /// Lowe's memo of configurations already explored: (determinate set, state, whether the
 /// last operation was indeterminate) -> the sets of indeterminate operations used to get
 /// there. A configuration is skipped if an explored one had the same key and used a
@@ -296,8 +378,9 @@ impl Bits {
 /// collapse.
 ///
 /// Laid out for speed: bitsets live in one arena, entries in one vector chained by
-/// fingerprint, so a probe copies nothing and an entry costs no allocation beyond its
-/// state.
+/// fingerprint, so a probe copies nothing; an empty indeterminate set is a flag (it
+/// covers every other), and an entry's first set is kept inline, so an entry costs no
+/// allocation beyond its state.
 struct Memo<S> {
     // A hash table is needed for speed; it is only probed, never iterated, so its order
     // cannot leak into any output.
@@ -307,25 +390,42 @@ struct Memo<S> {
     /// Bitsets, `words` u64s each, referenced by offset.
     arena: Vec<u64>,
     words: usize,
+    /// Entries per number of determinate operations in their set. Every configuration
+    /// the search reaches while it goes deeper than it ever backtracked from has a count
+    /// with no entry, and is answered without hashing.
+    with_dets: Vec<u32>,
+}
+
+/// Where a configuration's key is in the memo: its fingerprint, and its entry or `NONE`.
+#[derive(Clone, Copy)]
+struct Slot {
+    fp: u64,
+    entry: usize,
 }
 
 struct MemoEntry<S> {
     det: usize,
     state: S,
     after_unknown: bool,
-    /// Offsets of the indeterminate sets recorded under this key.
-    unknown_sets: Vec<usize>,
+    /// A configuration under this key was explored using no indeterminate operation.
+    covers_all: bool,
+    /// Offset of the first (nonempty) indeterminate set recorded under this key, or
+    /// `NONE`; the others in `more`.
+    first: usize,
+    more: Vec<usize>,
     /// Next entry with the same fingerprint, or `NONE`.
     next: usize,
 }
 
 impl<S: Hash + Eq + Clone> Memo<S> {
-    fn new(words: usize) -> Memo<S> {
+    /// A memo for `n` operations, of which `dets` determinate.
+    fn new(n: usize, dets: usize) -> Memo<S> {
         Memo {
             heads: Default::default(),
             entries: Vec::new(),
             arena: Vec::new(),
-            words,
+            words: n.div_ceil(64),
+            with_dets: vec![0; dets + 1],
         }
     }
 
@@ -339,49 +439,94 @@ impl<S: Hash + Eq + Clone> Memo<S> {
         at
     }
 
-    /// Records a configuration; `false` if it, or one using fewer indeterminate
-    /// operations, was already explored.
-    fn insert(&mut self, det: &Bits, state: &S, after_unknown: bool, unknown: &Bits) -> bool {
+    fn fingerprint(p: &Placed, state: &S, after_unknown: bool) -> u64 {
         use std::hash::Hasher;
         let mut h = Fx::default();
-        det.hash(&mut h);
+        h.write_u64(p.det_fp);
         state.hash(&mut h);
-        after_unknown.hash(&mut h);
-        let fp = h.finish();
-        let head = self.heads.get(&fp).copied().unwrap_or(NONE);
-        let mut e = head;
+        h.write_u8(u8::from(after_unknown));
+        h.finish()
+    }
+
+    /// Where this configuration's key is: `None` if no entry can have it (none has as
+    /// many determinate operations), which needs no hashing.
+    fn lookup(&self, p: &Placed, state: &S, after_unknown: bool) -> Option<Slot> {
+        if self.with_dets[p.dets] == 0 {
+            return None;
+        }
+        let fp = Memo::fingerprint(p, state, after_unknown);
+        let entry = self.find(fp, p, state, after_unknown);
+        Some(Slot { fp, entry })
+    }
+
+    /// The entry with this key, or `NONE`.
+    fn find(&self, fp: u64, p: &Placed, state: &S, after_unknown: bool) -> usize {
+        let mut e = self.heads.get(&fp).copied().unwrap_or(NONE);
         while e != NONE {
             let x = &self.entries[e];
             if x.after_unknown == after_unknown
-                && self.bits(x.det) == &det.0[..]
+                && self.bits(x.det) == &p.det.0[..]
                 && x.state == *state
             {
-                let covered = x.unknown_sets.iter().any(|&u| {
-                    self.bits(u)
-                        .iter()
-                        .zip(&unknown.0)
-                        .all(|(a, b)| a & !b == 0)
-                });
-                if covered {
-                    return false;
-                }
-                let u = self.store(unknown);
-                self.entries[e].unknown_sets.push(u);
-                return true;
+                return e;
             }
             e = x.next;
         }
-        let det_at = self.store(det);
-        let unk_at = self.store(unknown);
+        NONE
+    }
+
+    /// Whether this configuration (at `slot`, from [`Memo::lookup`]), or one using fewer
+    /// indeterminate operations, was recorded.
+    fn covers(&self, slot: Option<Slot>, p: &Placed) -> bool {
+        let Some(Slot { entry, .. }) = slot else {
+            return false;
+        };
+        if entry == NONE {
+            return false;
+        }
+        let x = &self.entries[entry];
+        let subset = |u: usize| {
+            self.bits(u)
+                .iter()
+                .zip(&p.unknown.0)
+                .all(|(a, b)| a & !b == 0)
+        };
+        x.covers_all || (x.first != NONE && subset(x.first)) || x.more.iter().any(|&u| subset(u))
+    }
+
+    /// Records a configuration that [`Memo::covers`] said was new. `slot`: what
+    /// [`Memo::lookup`] said for it then, still right if nothing with its key was recorded
+    /// since.
+    fn insert(&mut self, p: &Placed, state: &S, after_unknown: bool, slot: Option<Slot>) {
+        let Slot { fp, entry: e } = slot.unwrap_or_else(|| {
+            let fp = Memo::fingerprint(p, state, after_unknown);
+            Slot {
+                fp,
+                entry: self.find(fp, p, state, after_unknown),
+            }
+        });
+        let set = (p.unknowns > 0).then(|| self.store(&p.unknown));
+        if e != NONE {
+            let x = &mut self.entries[e];
+            match set {
+                None => x.covers_all = true,
+                Some(u) if x.first == NONE => x.first = u,
+                Some(u) => x.more.push(u),
+            }
+            return;
+        }
+        let det = self.store(&p.det);
+        let next = self.heads.insert(fp, self.entries.len()).unwrap_or(NONE);
         self.entries.push(MemoEntry {
-            det: det_at,
+            det,
             state: state.clone(),
             after_unknown,
-            unknown_sets: vec![unk_at],
-            next: head,
+            covers_all: set.is_none(),
+            first: set.unwrap_or(NONE),
+            more: Vec::new(),
+            next,
         });
-        self.heads.insert(fp, self.entries.len() - 1);
-        true
+        self.with_dets[p.dets] += 1;
     }
 }
 
@@ -415,55 +560,91 @@ impl std::hash::Hasher for Fx {
     }
 }
 
+/// An operation on the search path.
+struct Call<S> {
+    /// Its call entry.
+    entry: usize,
+    /// The state before it, if it changed the state.
+    before: Option<S>,
+    /// Whether the operation before it was indeterminate.
+    after_unknown: bool,
+    /// Where the configuration it reached is in the memo (see `search`).
+    slot: Option<Slot>,
+}
+
+/// Whether linearizing an indeterminate operation, reaching state `after`, repeats a
+/// configuration on the search path with the same determinate set, the same state and
+/// also right after an indeterminate operation: one reached through the trailing run of
+/// indeterminate operations on the path (any determinate one in between would make the
+/// determinate sets differ). Such a configuration uses a subset of the new one's
+/// indeterminate operations, so it covers the new one as in [`Memo::covers`]. `state`:
+/// the state at the end of the path.
+fn repeats_on_path<S: Eq>(calls: &[Call<S>], unknown: &[bool], state: &S, after: &S) -> bool {
+    let mut s = state;
+    for c in calls.iter().rev() {
+        if !unknown[(c.entry - 1) / 2] {
+            return false;
+        }
+        if s == after {
+            return true;
+        }
+        if let Some(b) = &c.before {
+            s = b;
+        }
+    }
+    false
+}
+
 /// The Porcupine search over one sub-history. `group` lists (index into `ops`, outcome).
-fn search<M: SeqModel>(
+/// Adds the steps taken to `total_steps`.
+///
+/// The memo is filled lazily (`LAZY`): a configuration is recorded when the search
+/// backtracks out of it, not when it arrives. It prunes exactly what recording on arrival
+/// (Lowe, Porcupine; `LAZY = false`, kept as the tests' reference) prunes, step for step:
+/// the configurations recorded on arrival by any point are those the search has left and
+/// those on its current path; the memo holds the first, and [`repeats_on_path`] checks the
+/// second, which can only cover a new configuration that extends the path by
+/// indeterminate operations alone. A search that never backtracks, the usual one over a
+/// correct system's history, thus never hashes or stores a configuration.
+fn search<M: SeqModel, const LAZY: bool>(
     model: &M,
     ops: &[Operation],
     group: &[(usize, Outcome)],
     deadline: &Deadline,
+    total_steps: &mut u64,
+) -> Search
+where
+    M::State: Hash,
+{
+    let mut steps: u64 = 0;
+    let r = search_steps::<M, LAZY>(model, ops, group, deadline, &mut steps);
+    *total_steps += steps;
+    r
+}
+
+fn search_steps<M: SeqModel, const LAZY: bool>(
+    model: &M,
+    ops: &[Operation],
+    group: &[(usize, Outcome)],
+    deadline: &Deadline,
+    steps: &mut u64,
 ) -> Search
 where
     M::State: Hash,
 {
     let n = group.len();
+    let unknown_op: Vec<bool> = group
+        .iter()
+        .map(|(_, o)| matches!(o, Outcome::Unknown))
+        .collect();
+    let by_invoke = by_invoke(ops, group);
     // Entries: node 0 is the head sentinel; op j has its call at node 1 + 2j and its
-    // return at node 2 + 2j. Order them by time (event index); an indeterminate op returns
-    // at infinity, after everything.
-    let mut order: Vec<(usize, usize, usize)> = Vec::with_capacity(2 * n); // (time, tiebreak, node)
-    for (j, (i, outcome)) in group.iter().enumerate() {
-        let o = &ops[*i];
-        order.push((o.invoke, 0, 1 + 2 * j));
-        let ret = match outcome {
-            Outcome::Unknown => usize::MAX,
-            _ => o.complete.unwrap_or(usize::MAX),
-        };
-        order.push((ret, 1, 2 + 2 * j));
-    }
-    order.sort_unstable();
-    // Between two consecutive returns, the calls may be tried in any order without
-    // changing what the search explores. Try determinate operations first: an
-    // indeterminate one is more often right left for later (or never), so the search
-    // finds a linearization of a valid history sooner.
-    let mut segment = 0;
-    let mut keyed: Vec<(usize, bool, usize)> = Vec::with_capacity(order.len());
-    for &(_, kind, node) in &order {
-        if kind == 1 {
-            keyed.push((segment, true, node));
-            segment += 1;
-        } else {
-            let unknown = matches!(group[(node - 1) / 2].1, Outcome::Unknown);
-            keyed.push((segment, unknown, node));
-        }
-    }
-    // A stable sort keeps time order within each class, and a segment's return (marked
-    // like an indeterminate call) stays last in its segment, where it already was.
-    keyed.sort_by_key(|&(seg, unknown, _)| (seg, unknown));
-    let order: Vec<(usize, usize, usize)> = keyed.into_iter().map(|(_, _, n)| (0, 0, n)).collect();
+    // return at node 2 + 2j.
     let size = 1 + 2 * n;
     let mut next = vec![NONE; size];
     let mut prev = vec![NONE; size];
     let mut last = 0;
-    for &(_, _, node) in &order {
+    for node in entry_order(ops, group, &unknown_op, &by_invoke) {
         next[last] = node;
         prev[node] = last;
         last = node;
@@ -477,46 +658,40 @@ where
     // ever returns), so this loses nothing and spares the search k! orders of k twins.
     let mut twin_before = vec![NONE; n];
     let mut last_of: BTreeMap<&protocol::ClientOp, usize> = BTreeMap::new();
-    let mut by_invoke: Vec<usize> = (0..n).collect();
-    by_invoke.sort_by_key(|j| ops[group[*j].0].invoke);
-    for j in by_invoke {
-        if matches!(group[j].1, Outcome::Unknown) {
-            if let Some(t) = last_of.insert(&ops[group[j].0].op, j) {
+    for &(_, j) in &by_invoke {
+        if unknown_op[j] {
+            if let Some(t) = last_of.insert(ops[group[j].0].op, j) {
                 twin_before[j] = t;
             }
         }
     }
-    let mut determinate_left = group
-        .iter()
-        .filter(|(_, o)| !matches!(o, Outcome::Unknown))
-        .count();
-    // Linearized operations, split: determinate ones, and indeterminate ones.
-    let mut linearized = Bits(vec![0; n.div_ceil(64)]);
-    let mut unknown_used = Bits(vec![0; n.div_ceil(64)]);
-    let mut memo: Memo<M::State> = Memo::new(n.div_ceil(64));
-    let mut calls: Vec<(usize, M::State, bool)> = Vec::new();
+    let dets = unknown_op.iter().filter(|u| !**u).count();
+    let mut placed = Placed::new(n);
+    let mut memo: Memo<M::State> = Memo::new(n, dets);
+    // At most every operation deep: reserved, rather than copied as it grows.
+    let mut calls: Vec<Call<M::State>> = Vec::with_capacity(n);
     // Whether the last operation linearized was indeterminate (see the pruning rules).
     let mut after_unknown = false;
     let mut state = model.init();
     let mut entry = next[0];
-    let mut steps: u64 = 0;
     // Deepest failure seen: (prefix of op indexes in group, blocked op, state).
     let mut best: Option<(Vec<usize>, usize, M::State)> = None;
 
     while next[0] != NONE {
-        if determinate_left == 0 {
+        if placed.dets == dets {
             return Search::Ok;
         }
-        steps += 1;
-        if steps & (CLOCK_EVERY - 1) == 0 && deadline.expired() {
+        *steps += 1;
+        if *steps & (CLOCK_EVERY - 1) == 0 && deadline.expired() {
             return Search::TimedOut;
         }
         if is_call(entry) {
             let j = op_of(entry);
             let (i, outcome) = &group[j];
+            let op = ops[*i].op;
             let mut advanced = false;
-            let unknown = matches!(outcome, Outcome::Unknown);
-            let twin_unused = twin_before[j] != NONE && !unknown_used.get(twin_before[j]);
+            let unknown = unknown_op[j];
+            let twin_unused = twin_before[j] != NONE && !placed.unknown.get(twin_before[j]);
             // Pruning rules, each sound by an exchange argument: any linearization that
             // breaks one can be shortened into one that keeps it, by leaving out an
             // indeterminate operation ("never"), or by using an earlier twin.
@@ -527,61 +702,83 @@ where
             //    indeterminate one can be left out) or a commuting determinate operation
             //    (the indeterminate one can move after it).
             // Rule 3 depends on the last operation, so the memo key includes it.
-            if twin_unused || (after_unknown && model.skip_after_unknown(&ops[*i].op, outcome)) {
-                // Skipped (rules 1, 3).
-            } else if let Some(new_state) = model
-                .step(&state, &ops[*i].op, outcome)
-                .filter(|s| !unknown || *s != state)
+            let stepped = if twin_unused || (after_unknown && model.skip_after_unknown(op, outcome))
             {
-                // Mark it linearized in place; undone below if the memo says explored.
-                if unknown {
-                    unknown_used.set(j);
-                } else {
-                    linearized.set(j);
+                None // Skipped (rules 1, 3).
+            } else {
+                match model.step(&state, op, outcome) {
+                    None => None,
+                    // `Some(None)`: the state stays as it is.
+                    Some(Cow::Borrowed(_)) => Some(None),
+                    Some(Cow::Owned(s)) if unknown && s == state => Some(None),
+                    Some(Cow::Owned(s)) => Some(Some(s)),
                 }
-                if memo.insert(&linearized, &new_state, unknown, &unknown_used) {
-                    calls.push((entry, state, after_unknown));
-                    state = new_state;
-                    after_unknown = unknown;
-                    if !unknown {
-                        determinate_left -= 1;
+            };
+            match stepped {
+                Some(after) if !unknown || after.is_some() => {
+                    // Mark it linearized in place; undone below if already explored.
+                    placed.add(j, unknown);
+                    let reached = after.as_ref().unwrap_or(&state);
+                    let on_path =
+                        LAZY && unknown && repeats_on_path(&calls, &unknown_op, &state, reached);
+                    let slot = if on_path {
+                        None
+                    } else {
+                        memo.lookup(&placed, reached, unknown)
+                    };
+                    let explored = on_path || memo.covers(slot, &placed);
+                    if !LAZY && !explored {
+                        memo.insert(&placed, reached, unknown, slot);
                     }
-                    lift(&mut next, &mut prev, entry);
-                    entry = next[0];
-                    advanced = true;
+                    if explored {
+                        placed.remove(j, unknown);
+                    } else {
+                        let before = after.map(|s| std::mem::replace(&mut state, s));
+                        calls.push(Call {
+                            entry,
+                            before,
+                            after_unknown,
+                            slot,
+                        });
+                        after_unknown = unknown;
+                        lift(&mut next, &mut prev, entry);
+                        entry = next[0];
+                        advanced = true;
+                    }
                 }
+                _ => {} // Impossible here, or skipped (rules 1 to 3).
             }
             if !advanced {
-                if unknown {
-                    unknown_used.clear(j);
-                } else {
-                    linearized.clear(j);
-                }
                 entry = next[entry];
             }
         } else {
             // A return: its operation had to be linearized by now. Backtrack.
             if best.as_ref().is_none_or(|b| calls.len() > b.0.len()) {
-                let prefix = calls.iter().map(|(e, _, _)| op_of(*e)).collect();
+                let prefix = calls.iter().map(|c| op_of(c.entry)).collect();
                 best = Some((prefix, op_of(entry), state.clone()));
             }
-            let Some((call, old, was_after_unknown)) = calls.pop() else {
+            let Some(call) = calls.pop() else {
                 break;
             };
-            let j = op_of(call);
-            state = old;
-            after_unknown = was_after_unknown;
-            if matches!(group[j].1, Outcome::Unknown) {
-                unknown_used.clear(j);
-            } else {
-                linearized.clear(j);
-                determinate_left += 1;
+            let j = op_of(call.entry);
+            if LAZY {
+                // Leaving the configuration: explored now (see above). Nothing with its
+                // key was recorded since it was reached (what the search reached from it
+                // has more operations, and the same determinate ones only by adding
+                // indeterminate ones, which `repeats_on_path` stopped at this one), so
+                // the slot looked up then still holds.
+                memo.insert(&placed, &state, after_unknown, call.slot);
             }
-            unlift(&mut next, &mut prev, call);
-            entry = next[call];
+            if let Some(before) = call.before {
+                state = before;
+            }
+            after_unknown = call.after_unknown;
+            placed.remove(j, unknown_op[j]);
+            unlift(&mut next, &mut prev, call.entry);
+            entry = next[call.entry];
         }
     }
-    if next[0] == NONE || determinate_left == 0 {
+    if next[0] == NONE || placed.dets == dets {
         return Search::Ok;
     }
     let Some((prefix, blocked, st)) = best else {
@@ -604,6 +801,91 @@ where
         blocked: ops[group[blocked].0].summary(),
         pending,
     })
+}
+
+/// The group's operations (invocation, index into `group`) by invocation, ties in group
+/// order.
+/// Already so when `ops` comes from [`operations`], which is checked rather than sorted.
+fn by_invoke(ops: &[Operation], group: &[(usize, Outcome)]) -> Vec<(usize, usize)> {
+    let mut calls: Vec<(usize, usize)> = (group.iter().enumerate())
+        .map(|(j, (i, _))| (ops[*i].invoke, j))
+        .collect();
+    if !calls.is_sorted() {
+        calls.sort_unstable();
+    }
+    calls
+}
+
+/// The search's list of call and return entries (call of op j: node 1 + 2j, return: 2 +
+/// 2j), in time order: by event index, a call before a return at the same index, ties in
+/// group order; an indeterminate op returns at infinity, after everything. Between two
+/// consecutive returns, though, determinate calls come before indeterminate ones: the calls
+/// of one such segment may be tried in any order without changing what the search
+/// explores, and an indeterminate operation is more often right left for later (or never),
+/// so the search finds a linearization of a valid history sooner.
+///
+/// Calls come from `by_invoke` and are merged with the returns sorted by completion.
+fn entry_order(
+    ops: &[Operation],
+    group: &[(usize, Outcome)],
+    unknown_op: &[bool],
+    by_invoke: &[(usize, usize)],
+) -> Vec<usize> {
+    let n = group.len();
+    let mut returns: Vec<(usize, usize)> = Vec::with_capacity(n);
+    for (j, (i, _)) in group.iter().enumerate() {
+        if let Some(complete) = ops[*i].complete.filter(|_| !unknown_op[j]) {
+            returns.push((complete, j));
+        }
+    }
+    // In invocation order, the completions are nearly sorted already: each is out of
+    // place only past operations it overlapped.
+    sort_nearly_sorted(&mut returns);
+    // Indeterminate operations return at infinity, in group order.
+    returns.extend((0..n).filter(|j| unknown_op[*j]).map(|j| (usize::MAX, j)));
+    let mut order = Vec::with_capacity(2 * n);
+    let mut segment_unknown = Vec::new();
+    let mut c = 0;
+    for (time, j) in returns.into_iter().chain([(usize::MAX, NONE)]) {
+        while c < n && by_invoke[c].0 <= time {
+            let k = by_invoke[c].1;
+            if unknown_op[k] {
+                segment_unknown.push(1 + 2 * k);
+            } else {
+                order.push(1 + 2 * k);
+            }
+            c += 1;
+        }
+        if !segment_unknown.is_empty() {
+            order.append(&mut segment_unknown);
+        }
+        // The last, `NONE`, only takes calls after every return (from a history whose
+        // completions precede their invocations, which `operations` never makes).
+        if j != NONE {
+            order.push(2 + 2 * j);
+        }
+    }
+    order
+}
+
+/// Sorts `v` by insertion, in time linear in its length and its inversions, falling back
+/// to the general sort past a linear budget of moves.
+fn sort_nearly_sorted<T: Ord + Copy>(v: &mut [T]) {
+    let mut budget = 4 * v.len() + 64;
+    for i in 1..v.len() {
+        let x = v[i];
+        let mut k = i;
+        while k > 0 && v[k - 1] > x && budget > 0 {
+            v[k] = v[k - 1];
+            k -= 1;
+            budget -= 1;
+        }
+        v[k] = x;
+        if budget == 0 {
+            v.sort_unstable();
+            return;
+        }
+    }
 }
 
 /// Removes a call entry and its return entry (the return is always at node call + 1).
@@ -778,5 +1060,271 @@ mod tests {
             e.message.contains("not an operation of the kv model"),
             "{e}"
         );
+    }
+
+    /// Checks with the lazy memo and with the reference that records on arrival: the
+    /// verdicts (counterexamples included) and the steps taken must be the same.
+    fn lazy_matches_eager(ops: &[Operation], model: Model, opts: &LinOptions) -> Verdict {
+        let (mut lazy_steps, mut eager_steps) = (0, 0);
+        let lazy = check_with::<true>(ops, model, opts, &mut lazy_steps).unwrap();
+        let eager = check_with::<false>(ops, model, opts, &mut eager_steps).unwrap();
+        assert_eq!(lazy, eager);
+        assert_eq!(
+            lazy_steps,
+            eager_steps,
+            "{lazy} {model} {opts:?} {}",
+            ops.len()
+        );
+        lazy
+    }
+
+    fn cas(from: Option<&str>, to: &str) -> ClientOp {
+        ClientOp::Cas {
+            key: "x".into(),
+            expected: from.map(str::to_string),
+            new: to.into(),
+        }
+    }
+
+    /// Steps of the lazy search over `b`'s history as a cas register.
+    fn steps(b: &B) -> (Verdict, u64) {
+        let ops = operations(&b.0).unwrap();
+        let v = lazy_matches_eager(&ops, Model::CasRegister, &LinOptions::default());
+        let mut steps = 0;
+        check_with::<true>(&ops, Model::CasRegister, &LinOptions::default(), &mut steps).unwrap();
+        (v, steps)
+    }
+
+    #[test]
+    fn a_wrong_first_guess_is_backtracked_out_of() {
+        // Two concurrent puts, then reads that need the later-invoked one first: the
+        // search tries the invocation order, fails at the first read, and backs up.
+        let mut b = B::default();
+        b.invoke(1, put("1"));
+        b.invoke(2, put("2"));
+        b.done(1, EventKind::Ok, put("1"));
+        b.done(2, EventKind::Ok, put("2"));
+        b.invoke(1, get());
+        b.read(1, Some("1"));
+        let (v, backtracked) = steps(&b);
+        assert_eq!(v, Verdict::Linearizable);
+        assert!(backtracked > 3, "{backtracked} steps: no backtracking");
+        // A later read of the other value leaves no order, however the search backs up.
+        b.invoke(2, get());
+        b.read(2, Some("2"));
+        let (v, _) = steps(&b);
+        let Verdict::NotLinearizable(c) = v else {
+            panic!("{v:?}")
+        };
+        assert!(c.failures[0].blocked.contains("get x -> ok \"2\""), "{c}");
+    }
+
+    #[test]
+    fn indeterminate_operations_back_to_a_state_on_the_path_are_pruned() {
+        // put a, cas a->b, cas b->a, all of unknown outcome: linearizing all three returns
+        // to the state after the first, which the path already covers. The read of z can
+        // never be explained, so every order is tried.
+        let mut b = B::default();
+        for (p, op) in [
+            (1, put("a")),
+            (2, cas(Some("a"), "b")),
+            (3, cas(Some("b"), "a")),
+        ] {
+            b.invoke(p, op.clone());
+            b.done(p, EventKind::Info, op);
+        }
+        b.invoke(4, get());
+        b.read(4, Some("a"));
+        let (v, _) = steps(&b);
+        assert_eq!(v, Verdict::Linearizable);
+        b.invoke(4, get());
+        b.read(4, Some("z"));
+        let (v, _) = steps(&b);
+        assert!(!v.is_linearizable(), "{v:?}");
+    }
+
+    /// Small random histories over a two-value register, mostly not linearizable and full
+    /// of indeterminate operations, so the searches are exhaustive and prune a lot.
+    fn random_history(seed: u64) -> History {
+        let mut rng = crate::history::generate::Rng::new(seed);
+        let mut b = B::default();
+        let value = |r: u64| ["a", "b"][r as usize % 2];
+        let mut open: Vec<Option<(u64, ClientOp)>> = vec![None; 3];
+        for _ in 0..6 + rng.below(14) {
+            let c = rng.below(3) as usize;
+            match open[c].take() {
+                None => {
+                    let p = c as u64;
+                    let op = match rng.below(5) {
+                        0 => get(),
+                        1 | 2 => put(value(rng.below(2))),
+                        3 => cas(Some(value(rng.below(2))), value(rng.below(2))),
+                        _ => cas(None, value(rng.below(2))),
+                    };
+                    b.invoke(p, op.clone());
+                    open[c] = Some((p, op));
+                }
+                Some((p, op)) => match (rng.below(10), &op) {
+                    (0..=3, _) => b.done(p, EventKind::Info, op),
+                    (4, _) => b.done(p, EventKind::Fail, op),
+                    (_, ClientOp::Get { .. }) => {
+                        let v = [None, Some("a"), Some("b")][rng.below(3) as usize];
+                        b.read(p, v);
+                    }
+                    _ => b.done(p, EventKind::Ok, op),
+                },
+            }
+        }
+        b.0
+    }
+
+    /// Random small-domain, generated and perturbed histories.
+    fn test_histories() -> Vec<(Model, History)> {
+        use crate::history::generate::{generate, perturb_read, GenConfig};
+        let mut histories = Vec::new();
+        for seed in 0..400 {
+            histories.push((Model::CasRegister, random_history(seed)));
+        }
+        for seed in 0..60u64 {
+            let model = [Model::Kv, Model::CasRegister, Model::Set][(seed % 3) as usize];
+            let h = generate(&GenConfig {
+                model,
+                clients: 2 + (seed % 5) as usize,
+                keys: 1 + (seed % 2) as usize,
+                ops: 20 + (seed as usize * 7) % 60,
+                info_percent: [0, 10, 30][(seed % 3) as usize],
+                seed,
+            });
+            if let Some(bad) = perturb_read(&h, seed) {
+                histories.push((model, bad));
+            }
+            histories.push((model, h));
+        }
+        histories
+    }
+
+    #[test]
+    fn the_lazy_memo_prunes_exactly_as_recording_on_arrival() {
+        let mut verdicts = [0; 3];
+        for (model, h) in &test_histories() {
+            let ops = operations(h).unwrap();
+
+            for (fail_cas_is_mismatch, partition) in [(false, true), (true, true), (false, false)] {
+                let opts = LinOptions {
+                    fail_cas_is_mismatch,
+                    partition,
+                    ..LinOptions::default()
+                };
+                match lazy_matches_eager(&ops, *model, &opts) {
+                    Verdict::Linearizable => verdicts[0] += 1,
+                    Verdict::NotLinearizable(_) => verdicts[1] += 1,
+                    Verdict::Unknown { .. } => verdicts[2] += 1,
+                }
+            }
+        }
+        assert!(verdicts[0] > 300 && verdicts[1] > 300, "{verdicts:?}");
+        assert_eq!(verdicts[2], 0);
+    }
+
+    #[test]
+    fn the_lazy_memo_prunes_exactly_as_recording_on_arrival_on_the_corpus() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/porcupine");
+        let mut checked = 0;
+        for (sub, model) in [("etcd", Model::CasRegister), ("kv", Model::Kv)] {
+            let mut names: Vec<_> = std::fs::read_dir(dir.join(sub))
+                .unwrap()
+                .flatten()
+                .map(|e| e.path())
+                .collect();
+            names.sort();
+            for path in names {
+                let text = std::fs::read_to_string(&path).unwrap();
+                let parsed = crate::history::parse_history(&text, model).unwrap();
+                let ops = operations(&parsed.history).unwrap();
+                let opts = LinOptions {
+                    fail_cas_is_mismatch: model == Model::CasRegister,
+                    ..LinOptions::default()
+                };
+                lazy_matches_eager(&ops, model, &opts);
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, 54);
+    }
+
+    /// The entry order as first written: everything sorted by time, then each segment's
+    /// determinate calls first by a stable sort.
+    fn reference_order(ops: &[Operation], group: &[(usize, Outcome)]) -> Vec<usize> {
+        let mut order: Vec<(usize, usize, usize)> = Vec::new();
+        for (j, (i, outcome)) in group.iter().enumerate() {
+            let o = &ops[*i];
+            order.push((o.invoke, 0, 1 + 2 * j));
+            let ret = match outcome {
+                Outcome::Unknown => usize::MAX,
+                _ => o.complete.unwrap_or(usize::MAX),
+            };
+            order.push((ret, 1, 2 + 2 * j));
+        }
+        order.sort_unstable();
+        let mut segment = 0;
+        let mut keyed: Vec<(usize, bool, usize)> = Vec::new();
+        for &(_, kind, node) in &order {
+            if kind == 1 {
+                keyed.push((segment, true, node));
+                segment += 1;
+            } else {
+                let unknown = matches!(group[(node - 1) / 2].1, Outcome::Unknown);
+                keyed.push((segment, unknown, node));
+            }
+        }
+        keyed.sort_by_key(|&(seg, unknown, _)| (seg, unknown));
+        keyed.into_iter().map(|(_, _, n)| n).collect()
+    }
+
+    #[test]
+    fn entry_order_merges_as_sorting_did() {
+        let mut compared = 0;
+        for (model, h) in &test_histories() {
+            let ops = operations(h).unwrap();
+            // Also out of invocation order, as a caller of `check_operations` may pass.
+            let reversed: Vec<Operation> = ops.iter().rev().cloned().collect();
+            for (ops, partition) in [(&ops, true), (&ops, false), (&reversed, true)] {
+                let opts = LinOptions {
+                    partition,
+                    ..LinOptions::default()
+                };
+                for group in groups(ops, *model, &opts).unwrap().values() {
+                    let unknown: Vec<bool> = group
+                        .iter()
+                        .map(|(_, o)| matches!(o, Outcome::Unknown))
+                        .collect();
+                    let merged = entry_order(ops, group, &unknown, &by_invoke(ops, group));
+                    assert_eq!(merged, reference_order(ops, group));
+                    compared += 1;
+                }
+            }
+        }
+        assert!(compared > 1000, "{compared}");
+    }
+
+    #[test]
+    fn nearly_sorted_input_sorts_and_so_does_any_other() {
+        let mut rng = crate::history::generate::Rng::new(3);
+        for len in [0, 1, 2, 5, 40, 300] {
+            for shuffle in [0, 2, len / 2, len * 4].map(|s| s * usize::from(len > 0)) {
+                let mut v: Vec<u64> = (0..len as u64).map(|x| x / 2).collect();
+                for _ in 0..shuffle {
+                    let (a, b) = (rng.below(len as u64), rng.below(len as u64));
+                    v.swap(a as usize, b as usize);
+                }
+                let mut sorted = v.clone();
+                sorted.sort();
+                sort_nearly_sorted(&mut v);
+                assert_eq!(v, sorted);
+            }
+        }
+        let mut reversed: Vec<u32> = (0..1000).rev().collect();
+        sort_nearly_sorted(&mut reversed);
+        assert!(reversed.is_sorted());
     }
 }

@@ -8,6 +8,7 @@
 use super::ops::Operation;
 use super::EventKind;
 use protocol::{ClientOp, OpOutput};
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::{self, Debug};
@@ -63,10 +64,11 @@ impl Model {
     }
 }
 
-/// How an operation ended, as far as the model is concerned.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Outcome {
-    Ok(OpOutput),
+/// How an operation ended, as far as the model is concerned. Borrows the operation's
+/// output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome<'a> {
+    Ok(&'a OpOutput),
     /// A cas that definitely ran its compare and found it did not match: it changed
     /// nothing but tells us the value differed from `expected` (etcd's `:fail :cas`).
     Mismatch,
@@ -74,12 +76,12 @@ pub enum Outcome {
     Unknown,
 }
 
-impl Outcome {
+impl Outcome<'_> {
     /// The model's view of an operation; `None` for a failure that constrains nothing (it
     /// did not take effect and observed nothing), which the checker drops.
-    pub fn of(o: &Operation, fail_cas_is_mismatch: bool) -> Option<Outcome> {
+    pub fn of<'h>(o: &Operation<'h>, fail_cas_is_mismatch: bool) -> Option<Outcome<'h>> {
         match o.end {
-            EventKind::Ok => Some(Outcome::Ok(o.output.clone().unwrap_or(OpOutput::Done))),
+            EventKind::Ok => Some(Outcome::Ok(o.output.unwrap_or(&OpOutput::Done))),
             EventKind::Info | EventKind::Invoke => Some(Outcome::Unknown),
             EventKind::Fail => match o.op {
                 ClientOp::Cas { .. } if fail_cas_is_mismatch => Some(Outcome::Mismatch),
@@ -94,7 +96,14 @@ pub trait SeqModel {
     type State: Clone + Eq + Hash + Debug;
     fn init(&self) -> Self::State;
     /// The state after `op` with `outcome`, or `None` if that outcome is impossible here.
-    fn step(&self, s: &Self::State, op: &ClientOp, outcome: &Outcome) -> Option<Self::State>;
+    /// Borrowed when the operation leaves the state as it was (a read, a cas that did not
+    /// match): most steps of a search are reads, and they then copy nothing.
+    fn step<'s>(
+        &self,
+        s: &'s Self::State,
+        op: &ClientOp,
+        outcome: &Outcome,
+    ) -> Option<Cow<'s, Self::State>>;
     fn describe(&self, s: &Self::State) -> String;
     /// Whether the search may skip linearizing `op` right after an indeterminate
     /// operation `u`, because every such order can be rewritten without it: `op` blindly
@@ -137,36 +146,43 @@ impl SeqModel for KeyModel {
         None
     }
 
-    fn step(&self, s: &Option<String>, op: &ClientOp, outcome: &Outcome) -> Option<Option<String>> {
+    fn step<'s>(
+        &self,
+        s: &'s Option<String>,
+        op: &ClientOp,
+        outcome: &Outcome,
+    ) -> Option<Cow<'s, Option<String>>> {
         let unknown = matches!(outcome, Outcome::Unknown);
+        let written = |v: &str| Cow::Owned(self.norm(Some(v.to_string())));
         match op {
             ClientOp::Get { .. } => match outcome {
-                Outcome::Ok(OpOutput::Value { value, .. }) => {
-                    self.same(s.as_deref(), value.as_deref()).then(|| s.clone())
-                }
-                Outcome::Unknown => Some(s.clone()),
+                Outcome::Ok(OpOutput::Value { value, .. }) => self
+                    .same(s.as_deref(), value.as_deref())
+                    .then_some(Cow::Borrowed(s)),
+                Outcome::Unknown => Some(Cow::Borrowed(s)),
                 _ => None,
             },
-            ClientOp::Put { value, .. } => (unknown
-                || matches!(outcome, Outcome::Ok(OpOutput::Done)))
-            .then(|| self.norm(Some(value.clone()))),
+            ClientOp::Put { value, .. } => {
+                (unknown || matches!(outcome, Outcome::Ok(OpOutput::Done))).then(|| written(value))
+            }
             ClientOp::Append { value, .. } => {
                 (unknown || matches!(outcome, Outcome::Ok(OpOutput::Done))).then(|| {
-                    let mut v = s.clone().unwrap_or_default();
+                    let before = s.as_deref().unwrap_or_default();
+                    let mut v = String::with_capacity(before.len() + value.len());
+                    v.push_str(before);
                     v.push_str(value);
-                    self.norm(Some(v))
+                    Cow::Owned(self.norm(Some(v)))
                 })
             }
-            ClientOp::Delete { .. } => {
-                (unknown || matches!(outcome, Outcome::Ok(OpOutput::Done))).then_some(None)
-            }
+            ClientOp::Delete { .. } => (unknown || matches!(outcome, Outcome::Ok(OpOutput::Done)))
+                .then_some(Cow::Owned(None)),
             ClientOp::Cas { expected, new, .. } => {
                 let matched = self.same(s.as_deref(), expected.as_deref());
                 match outcome {
-                    Outcome::Ok(OpOutput::Done) => matched.then(|| self.norm(Some(new.clone()))),
-                    Outcome::Mismatch => (!matched).then(|| s.clone()),
-                    Outcome::Unknown if matched => Some(self.norm(Some(new.clone()))),
-                    Outcome::Unknown => Some(s.clone()),
+                    Outcome::Ok(OpOutput::Done) => matched.then(|| written(new)),
+                    Outcome::Mismatch => (!matched).then_some(Cow::Borrowed(s)),
+                    Outcome::Unknown if matched => Some(written(new)),
+                    Outcome::Unknown => Some(Cow::Borrowed(s)),
                     Outcome::Ok(_) => None,
                 }
             }
@@ -245,14 +261,22 @@ impl SeqModel for MapModel {
         vec![None; self.keys.len()]
     }
 
-    fn step(&self, s: &Self::State, op: &ClientOp, outcome: &Outcome) -> Option<Self::State> {
+    fn step<'s>(
+        &self,
+        s: &'s Self::State,
+        op: &ClientOp,
+        outcome: &Outcome,
+    ) -> Option<Cow<'s, Self::State>> {
         let key = op.key()?;
         let k = self.keys.binary_search_by(|x| x.as_str().cmp(key)).ok()?;
         if let (ClientOp::Get { .. }, Outcome::Ok(OpOutput::Value { value, .. })) = (op, outcome) {
             // Reads are most steps: compare in place rather than copy the value out.
             let t = self.values.borrow();
             let cur = s[k].map(|id| t.strings[id as usize].as_str());
-            return self.key.same(cur, value.as_deref()).then(|| s.clone());
+            return self
+                .key
+                .same(cur, value.as_deref())
+                .then_some(Cow::Borrowed(s));
         }
         let kind = match outcome {
             Outcome::Ok(_) => 0,
@@ -264,7 +288,8 @@ impl SeqModel for MapModel {
         let id = match known {
             Some(r) => r.ok()?,
             None => {
-                let next = self.key.step(&self.value(s[k]), op, outcome);
+                let before = self.value(s[k]);
+                let next = self.key.step(&before, op, outcome).map(Cow::into_owned);
                 let r = next.map(|v| self.intern(v)).ok_or(());
                 self.writes.borrow_mut().insert(memo_key, r);
                 r.ok()?
@@ -272,7 +297,7 @@ impl SeqModel for MapModel {
         };
         let mut s = s.clone();
         s[k] = id;
-        Some(s)
+        Some(Cow::Owned(s))
     }
 
     fn describe(&self, s: &Self::State) -> String {
@@ -297,15 +322,22 @@ impl SeqModel for SetModel {
         BTreeSet::new()
     }
 
-    fn step(&self, s: &BTreeSet<u64>, op: &ClientOp, outcome: &Outcome) -> Option<BTreeSet<u64>> {
+    fn step<'s>(
+        &self,
+        s: &'s BTreeSet<u64>,
+        op: &ClientOp,
+        outcome: &Outcome,
+    ) -> Option<Cow<'s, BTreeSet<u64>>> {
         match (op, outcome) {
             (ClientOp::SetAdd { element }, Outcome::Ok(OpOutput::Done) | Outcome::Unknown) => {
                 let mut s = s.clone();
                 s.insert(*element);
-                Some(s)
+                Some(Cow::Owned(s))
             }
-            (ClientOp::SetRead, Outcome::Ok(OpOutput::Set(read))) => (read == s).then(|| s.clone()),
-            (ClientOp::SetRead, Outcome::Unknown) => Some(s.clone()),
+            (ClientOp::SetRead, Outcome::Ok(OpOutput::Set(read))) => {
+                (read == s).then_some(Cow::Borrowed(s))
+            }
+            (ClientOp::SetRead, Outcome::Unknown) => Some(Cow::Borrowed(s)),
             _ => None,
         }
     }
@@ -325,11 +357,22 @@ impl SeqModel for SetModel {
 mod tests {
     use super::*;
 
-    fn get(v: Option<&str>) -> Outcome {
-        Outcome::Ok(OpOutput::Value {
+    /// A read's outcome (leaked: a test's few bytes).
+    fn get(v: Option<&str>) -> Outcome<'static> {
+        Outcome::Ok(Box::leak(Box::new(OpOutput::Value {
             value: v.map(str::to_string),
             version: None,
-        })
+        })))
+    }
+
+    /// The state after a step, owned or not.
+    fn step(
+        m: &KeyModel,
+        s: &Option<String>,
+        op: &ClientOp,
+        o: &Outcome,
+    ) -> Option<Option<String>> {
+        m.step(s, op, o).map(Cow::into_owned)
     }
 
     #[test]
@@ -338,11 +381,11 @@ mod tests {
         let k = || "k".to_string();
         let s = m.init();
         assert_eq!(
-            m.step(&s, &ClientOp::Get { key: k() }, &get(None)),
+            step(&m, &s, &ClientOp::Get { key: k() }, &get(None)),
             Some(None)
         );
         assert_eq!(
-            m.step(&s, &ClientOp::Get { key: k() }, &get(Some(""))),
+            step(&m, &s, &ClientOp::Get { key: k() }, &get(Some(""))),
             None
         );
         let cas = ClientOp::Cas {
@@ -351,19 +394,29 @@ mod tests {
             new: "1".into(),
         };
         assert_eq!(
-            m.step(&s, &cas, &Outcome::Ok(OpOutput::Done)),
+            step(&m, &s, &cas, &Outcome::Ok(&OpOutput::Done)),
             Some(Some("1".into()))
         );
-        assert_eq!(m.step(&s, &cas, &Outcome::Mismatch), None);
+        assert_eq!(step(&m, &s, &cas, &Outcome::Mismatch), None);
         assert_eq!(
-            m.step(&Some("2".into()), &cas, &Outcome::Mismatch),
+            step(&m, &Some("2".into()), &cas, &Outcome::Mismatch),
             Some(Some("2".into()))
         );
+        // What leaves the state alone borrows it.
+        let two = Some("2".to_string());
+        assert!(matches!(
+            m.step(&two, &cas, &Outcome::Mismatch),
+            Some(Cow::Borrowed(_))
+        ));
+        assert!(matches!(
+            m.step(&two, &ClientOp::Get { key: k() }, &get(Some("2"))),
+            Some(Cow::Borrowed(_))
+        ));
         let empty = KeyModel {
             missing_reads_empty: true,
         };
         assert_eq!(
-            empty.step(&None, &ClientOp::Get { key: k() }, &get(Some(""))),
+            step(&empty, &None, &ClientOp::Get { key: k() }, &get(Some(""))),
             Some(None)
         );
         let app = ClientOp::Append {
@@ -371,7 +424,7 @@ mod tests {
             value: "ab".into(),
         };
         assert_eq!(
-            empty.step(&None, &app, &Outcome::Ok(OpOutput::Done)),
+            step(&empty, &None, &app, &Outcome::Ok(&OpOutput::Done)),
             Some(Some("ab".into()))
         );
     }

@@ -6,14 +6,13 @@
 
 use super::{Event, EventKind, History};
 use protocol::{ClientOp, OpOutput};
-use std::collections::BTreeMap;
 use std::fmt;
 
-/// One invoked operation and how it ended.
+/// One invoked operation and how it ended, borrowed from its history's events.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Operation {
+pub struct Operation<'h> {
     pub process: u64,
-    pub op: ClientOp,
+    pub op: &'h ClientOp,
     /// Index of the invocation in `History::events`.
     pub invoke: usize,
     /// Index of the completion; `None` if still pending at the end of the history.
@@ -21,13 +20,13 @@ pub struct Operation {
     /// `Ok`, `Fail`, `Info`, or `Invoke` when pending at the end.
     pub end: EventKind,
     /// What an `ok` completion returned.
-    pub output: Option<OpOutput>,
+    pub output: Option<&'h OpOutput>,
     /// Recorded times of invocation and completion, for reports.
     pub invoke_ns: u64,
     pub complete_ns: Option<u64>,
 }
 
-impl Operation {
+impl Operation<'_> {
     /// Whether the outcome is unknown: it may have taken effect at any point after its
     /// invocation, or never.
     pub fn indeterminate(&self) -> bool {
@@ -36,7 +35,7 @@ impl Operation {
 
     /// A one-line rendering: `process 3: put x=1 -> ok (events 4..9)`.
     pub fn summary(&self) -> String {
-        let result = match (&self.end, &self.output) {
+        let result = match (&self.end, self.output) {
             (EventKind::Ok, Some(OpOutput::Value { value, version })) => {
                 let v = value
                     .as_deref()
@@ -80,16 +79,20 @@ impl fmt::Display for HistoryError {
 impl std::error::Error for HistoryError {}
 
 /// Pairs invocations and completions per process, in invocation order.
-pub fn operations(h: &History) -> Result<Vec<Operation>, HistoryError> {
+pub fn operations(h: &History) -> Result<Vec<Operation<'_>>, HistoryError> {
     // About one operation per invocation and completion pair.
     let mut ops: Vec<Operation> = Vec::with_capacity(h.events.len() / 2 + 1);
-    // process -> index in `ops` of its operation in flight.
-    let mut busy: BTreeMap<u64, usize> = BTreeMap::new();
+    // (process, index in `ops` of its operation in flight), in no order: there are about
+    // as many as clients, so a scan of a short vector beats a tree's search, insertion and
+    // removal.
+    let mut busy: Vec<(u64, usize)> = Vec::new();
     for (i, e) in h.events.iter().enumerate() {
         let err = |message: String| HistoryError { event: i, message };
+        let slot = busy.iter().position(|b| b.0 == e.process);
         match e.kind {
             EventKind::Invoke => {
-                if let Some(&j) = busy.get(&e.process) {
+                if let Some(b) = slot {
+                    let j = busy[b].1;
                     return Err(err(format!(
                         "process {} invokes `{}` while its `{}` (event {}) has not completed; \
                          expected a completion first (a process runs one operation at a time)",
@@ -99,10 +102,10 @@ pub fn operations(h: &History) -> Result<Vec<Operation>, HistoryError> {
                         ops[j].invoke + 1
                     )));
                 }
-                busy.insert(e.process, ops.len());
+                busy.push((e.process, ops.len()));
                 ops.push(Operation {
                     process: e.process,
-                    op: e.op.clone(),
+                    op: &e.op,
                     invoke: i,
                     complete: None,
                     end: EventKind::Invoke,
@@ -112,14 +115,15 @@ pub fn operations(h: &History) -> Result<Vec<Operation>, HistoryError> {
                 });
             }
             EventKind::Ok | EventKind::Fail | EventKind::Info => {
-                let Some(j) = busy.remove(&e.process) else {
+                let Some(b) = slot else {
                     return Err(err(format!(
                         "`{}` completion of `{}` from process {}, which has no operation in \
                          flight; expected an invoke from that process first",
                         e.kind, e.op, e.process
                     )));
                 };
-                if ops[j].op != e.op {
+                let j = busy.swap_remove(b).1;
+                if *ops[j].op != e.op {
                     return Err(err(format!(
                         "process {} completes `{}` but invoked `{}` (event {}); expected the \
                          completion to repeat the invoked operation",
@@ -135,7 +139,7 @@ pub fn operations(h: &History) -> Result<Vec<Operation>, HistoryError> {
                 o.end = e.kind;
                 o.complete_ns = Some(e.time_ns);
                 o.output = if e.kind == EventKind::Ok {
-                    Some(e.output.clone().unwrap_or(OpOutput::Done))
+                    Some(e.output.as_ref().unwrap_or(&OpOutput::Done))
                 } else {
                     None
                 };
@@ -163,5 +167,78 @@ fn check_output(e: &Event) -> Result<(), String> {
         (op, Some(other)) => Err(format!(
             "`ok` {op} is a write and should return done, found {other:?}"
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(process: u64, kind: EventKind, key: &str) -> Event {
+        let op = ClientOp::Get { key: key.into() };
+        let output = (kind == EventKind::Ok).then_some(OpOutput::Value {
+            value: None,
+            version: None,
+        });
+        Event {
+            process,
+            kind,
+            op,
+            output,
+            time_ns: 0,
+        }
+    }
+
+    fn history(events: Vec<Event>) -> History {
+        History { events }
+    }
+
+    #[test]
+    fn operations_pair_per_process_in_invocation_order() {
+        use EventKind::*;
+        let h = history(vec![
+            ev(7, Invoke, "a"),
+            ev(2, Invoke, "b"),
+            ev(9, Invoke, "c"),
+            ev(2, Ok, "b"),
+            ev(7, Info, "a"),
+            ev(2, Invoke, "d"),
+            ev(2, Fail, "d"),
+        ]);
+        let ops = operations(&h).unwrap();
+        let got: Vec<(u64, Option<usize>, EventKind)> =
+            ops.iter().map(|o| (o.process, o.complete, o.end)).collect();
+        assert_eq!(
+            got,
+            [
+                (7, Some(4), Info),
+                (2, Some(3), Ok),
+                (9, None, Invoke),
+                (2, Some(6), Fail)
+            ]
+        );
+        assert!(matches!(ops[1].output, Some(OpOutput::Value { .. })));
+        assert_eq!(ops[0].output, None);
+    }
+
+    #[test]
+    fn malformed_pairings_are_errors_at_their_event() {
+        use EventKind::*;
+        let busy = history(vec![
+            ev(1, Invoke, "a"),
+            ev(0, Invoke, "b"),
+            ev(1, Invoke, "c"),
+        ]);
+        let e = operations(&busy).unwrap_err();
+        assert_eq!(e.event, 2);
+        assert!(e.message.contains("while its `get a` (event 1)"), "{e}");
+        let stray = history(vec![ev(1, Invoke, "a"), ev(0, Ok, "a")]);
+        let e = operations(&stray).unwrap_err();
+        assert_eq!(e.event, 1);
+        assert!(e.message.contains("no operation in flight"), "{e}");
+        let other = history(vec![ev(1, Invoke, "a"), ev(1, Ok, "b")]);
+        let e = operations(&other).unwrap_err();
+        assert_eq!(e.event, 1);
+        assert!(e.message.contains("invoked `get a`"), "{e}");
     }
 }

@@ -113,7 +113,7 @@ pub(crate) fn check_text(
         },
     );
     let mut verdict = verdict;
-    if model == Model::Set && ops.iter().any(|o| o.op == ClientOp::SetRead) {
+    if model == Model::Set && ops.iter().any(|o| *o.op == ClientOp::SetRead) {
         if let Ok(set) = check_set(&parsed.history, None) {
             text.push_str(&set.to_string());
             if !set.valid() && verdict.is_linearizable() {
@@ -130,6 +130,6 @@ pub(crate) fn check_text(
 /// lab histories never do, since there a missing key reads as the empty string.
 fn reads_nil(ops: &[Operation]) -> bool {
     ops.iter().any(|o| {
-        o.end == EventKind::Ok && matches!(&o.output, Some(OpOutput::Value { value: None, .. }))
+        o.end == EventKind::Ok && matches!(o.output, Some(OpOutput::Value { value: None, .. }))
     })
 }

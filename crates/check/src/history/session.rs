@@ -94,10 +94,10 @@ impl fmt::Display for SessionReport {
 #[derive(Default)]
 struct Seen<'a> {
     /// Highest version read, and by which operation.
-    max_read: Option<(u64, &'a Operation)>,
+    max_read: Option<(u64, &'a Operation<'a>)>,
     /// The session's latest acknowledged write, and the highest version the session had
     /// read before it (the write must produce a newer one).
-    write: Option<(&'a Operation, Option<u64>)>,
+    write: Option<(&'a Operation<'a>, Option<u64>)>,
 }
 
 /// Checks monotonic reads and read-your-writes per session. `client_of` maps a process
@@ -127,7 +127,7 @@ pub fn check_sessions(
             continue;
         }
         let entry = seen.entry((s, key)).or_default();
-        match (&o.op, &o.output) {
+        match (o.op, o.output) {
             (ClientOp::Get { .. }, Some(OpOutput::Value { value, version })) => {
                 report.reads_checked += 1;
                 let mut violation = |guarantee, earlier: &Operation, detail: String| {

@@ -85,9 +85,9 @@ pub fn check_set(h: &History, final_state: Option<&[u64]>) -> Result<SetReport, 
         None => {
             let last = ops
                 .iter()
-                .filter(|o| o.end == EventKind::Ok && o.op == ClientOp::SetRead)
+                .filter(|o| o.end == EventKind::Ok && *o.op == ClientOp::SetRead)
                 .max_by_key(|o| o.complete);
-            match last.and_then(|o| o.output.as_ref().map(|out| (o.invoke, out))) {
+            match last.and_then(|o| o.output.map(|out| (o.invoke, out))) {
                 Some((invoke, OpOutput::Set(s))) => {
                     read_from = invoke;
                     s.iter().copied().collect()
@@ -115,7 +115,7 @@ pub fn check_set(h: &History, final_state: Option<&[u64]>) -> Result<SetReport, 
     let mut unsure = BTreeSet::new();
     let mut r = SetReport::default();
     for o in &ops {
-        let ClientOp::SetAdd { element } = o.op else {
+        let ClientOp::SetAdd { element } = *o.op else {
             continue;
         };
         r.attempted += 1;

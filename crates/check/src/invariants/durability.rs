@@ -17,7 +17,7 @@
 use super::Violation;
 use crate::history::{EventKind, History};
 use protocol::{ClientOp, NodeId, StateView};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 struct Write<'h> {
     op: &'h ClientOp,
@@ -41,10 +41,13 @@ pub fn check(history: &History, states: &[(NodeId, StateView)]) -> Vec<Violation
 /// together (seed 05's fragments, "n2+n3") is judged on their combined data.
 pub fn check_views(history: &History, states: &[(String, &StateView)]) -> Vec<Violation> {
     let writes = writes(history);
+    // What each key's writes require of a value, the same for every view: worked out
+    // once, when a view first needs it.
+    let mut keys: Option<Vec<KeyWrites>> = None;
     let mut out = Vec::new();
     let mut missing = 0usize;
     for (node, state) in states {
-        for problem in judge(&writes, state) {
+        for problem in judge(&writes, &mut keys, state) {
             missing += 1;
             if out.len() < MAX_REPORTED {
                 out.push(Violation {
@@ -66,13 +69,20 @@ pub fn check_views(history: &History, states: &[(String, &StateView)]) -> Vec<Vi
 }
 
 fn writes(history: &History) -> Vec<Write<'_>> {
-    let mut open: BTreeMap<u64, usize> = BTreeMap::new();
-    let mut out: Vec<Write> = Vec::new();
+    // (process, index in `out` of its write in flight), in no order: about one per
+    // client, so a scan of a short vector beats a tree's search, insertion and removal.
+    let mut open: Vec<(u64, usize)> = Vec::new();
+    // At most one write per invocation and completion pair.
+    let mut out: Vec<Write> = Vec::with_capacity(history.events.len() / 2 + 1);
     for e in &history.events {
+        let slot = open.iter().position(|o| o.0 == e.process);
         match e.kind {
             EventKind::Invoke => {
                 if !e.op.is_read() {
-                    open.insert(e.process, out.len());
+                    match slot {
+                        Some(b) => open[b].1 = out.len(),
+                        None => open.push((e.process, out.len())),
+                    }
                     out.push(Write {
                         op: &e.op,
                         invoke_ns: e.time_ns,
@@ -82,7 +92,8 @@ fn writes(history: &History) -> Vec<Write<'_>> {
                 }
             }
             kind => {
-                if let Some(i) = open.remove(&e.process) {
+                if let Some(b) = slot {
+                    let i = open.swap_remove(b).1;
                     match kind {
                         EventKind::Ok => {
                             out[i].acked = true;
@@ -100,7 +111,11 @@ fn writes(history: &History) -> Vec<Write<'_>> {
     out
 }
 
-fn judge(writes: &[Write<'_>], state: &StateView) -> Vec<String> {
+fn judge<'h>(
+    writes: &[Write<'h>],
+    keys: &mut Option<Vec<KeyWrites<'h>>>,
+    state: &StateView,
+) -> Vec<String> {
     let mut problems = Vec::new();
     match state {
         StateView::Elements(present) => {
@@ -113,19 +128,8 @@ fn judge(writes: &[Write<'_>], state: &StateView) -> Vec<String> {
             }
         }
         StateView::Kv(map) => {
-            let mut by_key: BTreeMap<&str, Vec<&Write<'_>>> = BTreeMap::new();
-            for w in writes {
-                if let Some(k) = w.op.key() {
-                    by_key.entry(k).or_default().push(w);
-                }
-            }
-            for (key, on_key) in by_key {
-                judge_key(
-                    key,
-                    &on_key,
-                    map.get(key).map(String::as_str),
-                    &mut problems,
-                );
+            for k in keys.get_or_insert_with(|| key_writes(writes)) {
+                k.judge(map.get(k.key).map(String::as_str), &mut problems);
             }
         }
         StateView::Nothing => {}
@@ -140,67 +144,146 @@ fn is_overwrite(op: &ClientOp) -> bool {
     )
 }
 
-/// Linear in the key's writes: the real-time comparisons reduce to two maxima.
-fn judge_key(key: &str, on_key: &[&Write<'_>], value: Option<&str>, problems: &mut Vec<String>) {
-    let tokens: BTreeSet<&str> = value
-        .map(|v| v.split_whitespace().collect())
-        .unwrap_or_default();
-    let first_token = value.and_then(|v| v.split_whitespace().next());
-    // The latest completion of any overwrite (an indeterminate one never completes), and
-    // the latest invocation of an acknowledged one.
-    let last_overwrite_complete = on_key
-        .iter()
-        .filter(|w| is_overwrite(w.op))
-        .map(|w| w.complete_ns.unwrap_or(u64::MAX))
-        .max();
-    let last_acked_overwrite_invoke = on_key
-        .iter()
-        .filter(|w| w.acked && is_overwrite(w.op))
-        .map(|w| w.invoke_ns)
-        .max();
-    for w in on_key.iter().filter(|w| w.acked) {
-        if let ClientOp::Append { value: token, .. } = w.op {
-            let token = token.trim();
-            let overwritten = last_overwrite_complete.is_some_and(|t| t >= w.invoke_ns);
-            if !overwritten && !tokens.contains(token) {
-                problems.push(format!(
-                    "acknowledged append {token} to {key} is missing (value {value:?})"
-                ));
-            }
+/// What one key's writes require of its final value.
+struct KeyWrites<'h> {
+    key: &'h str,
+    /// Tokens of acknowledged appends no overwrite can have replaced (none had completed
+    /// when they were invoked), in history order: each must be in the value.
+    must_show: Vec<&'h str>,
+    /// Set if an overwrite was acknowledged: the value must come from a write that no
+    /// acknowledged overwrite strictly follows.
+    frontier: Option<Frontier<'h>>,
+}
+
+/// The writes no acknowledged overwrite strictly follows (invoked after they completed).
+struct Frontier<'h> {
+    /// Values their puts and cas set, sorted: the value's first token may be one.
+    values: Vec<&'h str>,
+    /// Whether one deletes: then the value may be absent, or start with an append.
+    deletes: bool,
+    /// Tokens of every append to the key, sorted.
+    append_tokens: Vec<&'h str>,
+    /// The acknowledged ones, in history order, for the report.
+    acked: Vec<&'h ClientOp>,
+}
+
+/// Per key, in key order. Linear in the writes: the real-time comparisons reduce to two
+/// maxima.
+fn key_writes<'h>(writes: &[Write<'h>]) -> Vec<KeyWrites<'h>> {
+    let mut by_key: BTreeMap<&str, Vec<&Write<'h>>> = BTreeMap::new();
+    for w in writes {
+        if let Some(k) = w.op.key() {
+            by_key.entry(k).or_default().push(w);
         }
     }
-    let Some(last_acked) = last_acked_overwrite_invoke else {
-        return;
-    };
-    // Writes no acknowledged overwrite strictly follows (invoked after they completed):
-    // one of them must show.
-    let in_frontier =
-        |w: &&&Write<'_>| is_overwrite(w.op) && w.complete_ns.is_none_or(|c| c >= last_acked);
-    let append_tokens: BTreeSet<&str> = on_key
-        .iter()
-        .filter_map(|w| match w.op {
-            ClientOp::Append { value, .. } => Some(value.trim()),
-            _ => None,
+    by_key
+        .into_iter()
+        .map(|(key, on_key)| {
+            // The latest completion of any overwrite (an indeterminate one never
+            // completes), and the latest invocation of an acknowledged one.
+            let last_overwrite_complete = on_key
+                .iter()
+                .filter(|w| is_overwrite(w.op))
+                .map(|w| w.complete_ns.unwrap_or(u64::MAX))
+                .max();
+            let last_acked_overwrite_invoke = on_key
+                .iter()
+                .filter(|w| w.acked && is_overwrite(w.op))
+                .map(|w| w.invoke_ns)
+                .max();
+            let must_show = on_key
+                .iter()
+                .filter(|w| w.acked)
+                .filter(|w| last_overwrite_complete.is_none_or(|t| t < w.invoke_ns))
+                .filter_map(|w| match w.op {
+                    ClientOp::Append { value, .. } => Some(value.trim()),
+                    _ => None,
+                })
+                .collect();
+            let frontier = last_acked_overwrite_invoke.map(|last_acked| {
+                let in_frontier = |w: &&&Write<'h>| {
+                    is_overwrite(w.op) && w.complete_ns.is_none_or(|c| c >= last_acked)
+                };
+                let mut values: Vec<&str> = on_key
+                    .iter()
+                    .filter(in_frontier)
+                    .filter_map(|w| match w.op {
+                        ClientOp::Put { value: v, .. } | ClientOp::Cas { new: v, .. } => {
+                            Some(v.as_str())
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                values.sort_unstable();
+                let deletes = on_key
+                    .iter()
+                    .filter(in_frontier)
+                    .any(|w| matches!(w.op, ClientOp::Delete { .. }));
+                let mut append_tokens: Vec<&str> = on_key
+                    .iter()
+                    .filter_map(|w| match w.op {
+                        ClientOp::Append { value, .. } if deletes => Some(value.trim()),
+                        _ => None,
+                    })
+                    .collect();
+                append_tokens.sort_unstable();
+                let acked = on_key
+                    .iter()
+                    .filter(in_frontier)
+                    .filter(|w| w.acked)
+                    .map(|w| w.op)
+                    .collect();
+                Frontier {
+                    values,
+                    deletes,
+                    append_tokens,
+                    acked,
+                }
+            });
+            KeyWrites {
+                key,
+                must_show,
+                frontier,
+            }
         })
-        .collect();
-    let explained = on_key.iter().filter(in_frontier).any(|w| match w.op {
-        ClientOp::Put { value: v, .. } | ClientOp::Cas { new: v, .. } => {
-            first_token == Some(v.as_str())
+        .collect()
+}
+
+impl KeyWrites<'_> {
+    /// The key's final `value` against its writes.
+    fn judge(&self, value: Option<&str>, problems: &mut Vec<String>) {
+        let key = self.key;
+        if !self.must_show.is_empty() {
+            let mut tokens: Vec<&str> = value
+                .map(|v| v.split_whitespace().collect())
+                .unwrap_or_default();
+            tokens.sort_unstable();
+            for token in &self.must_show {
+                if tokens.binary_search(token).is_err() {
+                    problems.push(format!(
+                        "acknowledged append {token} to {key} is missing (value {value:?})"
+                    ));
+                }
+            }
         }
-        ClientOp::Delete { .. } => first_token.is_none_or(|t| append_tokens.contains(t)),
-        _ => false,
-    });
-    if !explained {
-        let latest = on_key
-            .iter()
-            .filter(in_frontier)
-            .filter(|w| w.acked)
-            .map(|w| w.op.to_string())
-            .collect::<Vec<_>>()
-            .join(", ");
-        problems.push(format!(
-            "{key} = {value:?}, but the last acknowledged write was {latest}"
-        ));
+        let Some(f) = &self.frontier else {
+            return;
+        };
+        let first_token = value.and_then(|v| v.split_whitespace().next());
+        // One of the frontier's writes must show.
+        let explained = first_token.is_some_and(|t| f.values.binary_search(&t).is_ok())
+            || (f.deletes && first_token.is_none_or(|t| f.append_tokens.binary_search(&t).is_ok()));
+        if !explained {
+            let latest = f
+                .acked
+                .iter()
+                .map(|op| op.to_string())
+                .collect::<Vec<_>>()
+                .join(", ");
+            problems.push(format!(
+                "{key} = {value:?}, but the last acknowledged write was {latest}"
+            ));
+        }
     }
 }
 
@@ -209,6 +292,7 @@ mod tests {
     use super::*;
     use crate::history::Event;
     use protocol::OpOutput;
+    use std::collections::BTreeSet;
 
     fn ev(process: u64, kind: EventKind, op: ClientOp, t: u64) -> Event {
         let output = (kind == EventKind::Ok).then_some(OpOutput::Done);
@@ -346,5 +430,187 @@ mod tests {
         };
         assert_eq!(check(&h, &kv(Some("z"))).len(), 1);
         assert!(check(&h, &kv(Some("a"))).is_empty());
+    }
+    /// The judgement as first written, per view from scratch: the reference for
+    /// `KeyWrites`.
+    fn reference_judge(writes: &[Write<'_>], state: &StateView) -> Vec<String> {
+        let mut problems = Vec::new();
+        match state {
+            StateView::Elements(present) => {
+                for w in writes.iter().filter(|w| w.acked) {
+                    if let ClientOp::SetAdd { element } = *w.op {
+                        if present.binary_search(&element).is_err() {
+                            problems.push(format!("acknowledged add {element} is missing"));
+                        }
+                    }
+                }
+            }
+            StateView::Kv(map) => {
+                let mut by_key: BTreeMap<&str, Vec<&Write<'_>>> = BTreeMap::new();
+                for w in writes {
+                    if let Some(k) = w.op.key() {
+                        by_key.entry(k).or_default().push(w);
+                    }
+                }
+                for (key, on_key) in by_key {
+                    reference_judge_key(
+                        key,
+                        &on_key,
+                        map.get(key).map(String::as_str),
+                        &mut problems,
+                    );
+                }
+            }
+            StateView::Nothing => {}
+        }
+        problems
+    }
+
+    fn reference_judge_key(
+        key: &str,
+        on_key: &[&Write<'_>],
+        value: Option<&str>,
+        problems: &mut Vec<String>,
+    ) {
+        let tokens: BTreeSet<&str> = value
+            .map(|v| v.split_whitespace().collect())
+            .unwrap_or_default();
+        let first_token = value.and_then(|v| v.split_whitespace().next());
+        // The latest completion of any overwrite (an indeterminate one never completes), and
+        // the latest invocation of an acknowledged one.
+        let last_overwrite_complete = on_key
+            .iter()
+            .filter(|w| is_overwrite(w.op))
+            .map(|w| w.complete_ns.unwrap_or(u64::MAX))
+            .max();
+        let last_acked_overwrite_invoke = on_key
+            .iter()
+            .filter(|w| w.acked && is_overwrite(w.op))
+            .map(|w| w.invoke_ns)
+            .max();
+        for w in on_key.iter().filter(|w| w.acked) {
+            if let ClientOp::Append { value: token, .. } = w.op {
+                let token = token.trim();
+                let overwritten = last_overwrite_complete.is_some_and(|t| t >= w.invoke_ns);
+                if !overwritten && !tokens.contains(token) {
+                    problems.push(format!(
+                        "acknowledged append {token} to {key} is missing (value {value:?})"
+                    ));
+                }
+            }
+        }
+        let Some(last_acked) = last_acked_overwrite_invoke else {
+            return;
+        };
+        // Writes no acknowledged overwrite strictly follows (invoked after they completed):
+        // one of them must show.
+        let in_frontier =
+            |w: &&&Write<'_>| is_overwrite(w.op) && w.complete_ns.is_none_or(|c| c >= last_acked);
+        let append_tokens: BTreeSet<&str> = on_key
+            .iter()
+            .filter_map(|w| match w.op {
+                ClientOp::Append { value, .. } => Some(value.trim()),
+                _ => None,
+            })
+            .collect();
+        let explained = on_key.iter().filter(in_frontier).any(|w| match w.op {
+            ClientOp::Put { value: v, .. } | ClientOp::Cas { new: v, .. } => {
+                first_token == Some(v.as_str())
+            }
+            ClientOp::Delete { .. } => first_token.is_none_or(|t| append_tokens.contains(t)),
+            _ => false,
+        });
+        if !explained {
+            let latest = on_key
+                .iter()
+                .filter(in_frontier)
+                .filter(|w| w.acked)
+                .map(|w| w.op.to_string())
+                .collect::<Vec<_>>()
+                .join(", ");
+            problems.push(format!(
+                "{key} = {value:?}, but the last acknowledged write was {latest}"
+            ));
+        }
+    }
+
+    #[test]
+    fn per_key_summaries_judge_as_judging_each_view_from_scratch() {
+        use crate::history::generate::Rng;
+        let mut problems = 0;
+        for seed in 0..300 {
+            let mut rng = Rng::new(seed);
+            let mut events = Vec::new();
+            let mut open: Vec<Option<ClientOp>> = vec![None; 3];
+            let mut t = 0;
+            let mut tokens = vec!["c9-9".to_string()];
+            for n in 0..rng.below(40) {
+                t += 1 + rng.below(3);
+                let c = rng.below(3) as usize;
+                let p = c as u64;
+                match open[c].take() {
+                    None => {
+                        let key = format!("k{}", rng.below(2));
+                        let token = format!("c{c}-{n}");
+                        tokens.push(token.clone());
+                        let op = match rng.below(6) {
+                            0 => ClientOp::Get { key },
+                            1 => ClientOp::Put { key, value: token },
+                            2 => ClientOp::Append {
+                                key,
+                                value: format!(" {token}"),
+                            },
+                            3 => ClientOp::Delete { key },
+                            4 => ClientOp::Cas {
+                                key,
+                                expected: None,
+                                new: token,
+                            },
+                            _ => ClientOp::SetAdd { element: n },
+                        };
+                        events.push(ev(p, EventKind::Invoke, op.clone(), t));
+                        open[c] = Some(op);
+                    }
+                    Some(op) => {
+                        let kind = [
+                            EventKind::Ok,
+                            EventKind::Ok,
+                            EventKind::Fail,
+                            EventKind::Info,
+                        ][rng.below(4) as usize];
+                        events.push(ev(p, kind, op, t));
+                    }
+                }
+            }
+            let h = History { events };
+            // Views whose values are made of written tokens, sometimes none.
+            let views: Vec<(String, StateView)> = (0..3)
+                .map(|v| {
+                    let mut m = BTreeMap::new();
+                    for key in ["k0", "k1"] {
+                        if rng.percent(80) {
+                            let words: Vec<&str> = (0..rng.below(4))
+                                .map(|_| tokens[rng.below(tokens.len() as u64) as usize].as_str())
+                                .collect();
+                            m.insert(key.to_string(), words.join(" "));
+                        }
+                    }
+                    let view = if v == 2 {
+                        StateView::Elements((0..40).filter(|_| rng.percent(70)).collect())
+                    } else {
+                        StateView::Kv(m)
+                    };
+                    (format!("n{v}"), view)
+                })
+                .collect();
+            let writes = writes(&h);
+            let mut keys = None;
+            for (_, view) in &views {
+                let got = judge(&writes, &mut keys, view);
+                assert_eq!(got, reference_judge(&writes, view), "{h:?}\n{view:?}");
+                problems += got.len();
+            }
+        }
+        assert!(problems > 100, "{problems}");
     }
 }
