@@ -212,7 +212,7 @@ where
     }
     let mut madsim_ids = Vec::new();
     for i in 0..n {
-        let w = world.clone();
+        let w = Arc::downgrade(&world);
         let node = handle
             .create_node()
             .name(format!("n{}", i + 1))
@@ -226,7 +226,7 @@ where
         madsim_ids.push(node.id());
     }
     for c in 0..sc.workload.clients as usize {
-        let w = world.clone();
+        let w = Arc::downgrade(&world);
         handle
             .create_node()
             .name(format!("client{c}"))

@@ -705,7 +705,10 @@ impl<N: Node> World<N> {
 /// The driver of one endpoint: runs whatever is due each time a timer wakes it, forever.
 /// It never completes; madsim drops it when the node is killed.
 pub struct Driver<N: Node> {
-    pub world: Shared<N>,
+    /// Weak: the world holds this task's waker (and, through madsim's timers, more of
+    /// them), so a strong reference here would be a cycle that keeps every run's world
+    /// and tasks alive after the run (~0.7 MB a seed). The run owns the world.
+    pub world: std::sync::Weak<Mutex<World<N>>>,
     pub index: usize,
     pub is_client: bool,
     pub booted: bool,
@@ -716,8 +719,10 @@ impl<N: Node> Future for Driver<N> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
-        let mut w = this
-            .world
+        let Some(world) = this.world.upgrade() else {
+            return Poll::Pending; // the run is over; madsim is tearing its tasks down
+        };
+        let mut w = world
             .lock()
             .expect("a handler panicked while holding the world");
         if !this.booted {
