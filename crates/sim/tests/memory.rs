@@ -28,7 +28,9 @@ fn repeated_runs_do_not_grow_memory() {
     for seed in 6..6 + runs {
         run(seed);
     }
-    let grown = bench::rss_bytes().expect("read above").saturating_sub(before);
+    let grown = bench::rss_bytes()
+        .expect("read above")
+        .saturating_sub(before);
     // The leak grew memory by ~0.7 MB a run (28 MB here); allow a quarter of that for
     // allocator noise.
     assert!(
