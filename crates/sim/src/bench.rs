@@ -149,6 +149,81 @@ pub fn endpoint_ping_pong(messages: u64) -> EndpointFigures {
     }
 }
 
+/// The same ping-pong as [`endpoint_ping_pong`], through this harness: two nodes of a
+/// trivial system bounce one message, delivered by the world's mailboxes and drivers
+/// (latency 1-10 ms as in the standard workload). No clients, no history, nothing to
+/// judge: the transport alone, against madsim's Endpoint doing the same.
+pub fn harness_ping_pong(messages: u64) -> EndpointFigures {
+    let mut sc = standard(2);
+    sc.workload.clients = 0;
+    // About 5.5 ms a message on average.
+    sc.duration = Duration::from_micros(5_500 * messages);
+    sc.quiesce = Duration::from_millis(1);
+    let start = Instant::now();
+    let r = crate::run::run::<PingPong>(
+        &sc,
+        "ping-pong",
+        scenario::WorkloadKind::Kv,
+        (),
+        1,
+        2,
+        &RunOptions::default(),
+    );
+    let wall = start.elapsed();
+    assert!(r.violations.is_empty(), "{:?}", r.violations);
+    EndpointFigures {
+        messages: r.stats.delivered,
+        wall,
+        simulated: Duration::from_nanos(r.end_ns),
+    }
+}
+
+/// Node 1 serves, node 2 returns every ball at once.
+struct PingPong {
+    id: protocol::NodeId,
+}
+
+impl protocol::Node for PingPong {
+    type Msg = u64;
+    type Record = ();
+    type Config = ();
+
+    fn config(_: &protocol::Params) -> Result<(), protocol::ParamError> {
+        Ok(())
+    }
+    fn new(id: protocol::NodeId, _: &[protocol::NodeId], _: &()) -> PingPong {
+        PingPong { id }
+    }
+    fn on_start(&mut self, cx: &mut protocol::Cx<'_, u64, ()>, _: &protocol::Disk<()>) {
+        if self.id == protocol::NodeId(1) {
+            cx.send(protocol::NodeId(2), 0);
+        }
+    }
+    fn on_message(&mut self, cx: &mut protocol::Cx<'_, u64, ()>, from: protocol::NodeId, n: u64) {
+        cx.send(from, n + 1);
+    }
+    fn on_timer(&mut self, _: &mut protocol::Cx<'_, u64, ()>, _: protocol::TimerId) {}
+    fn on_client(
+        &mut self,
+        _: &mut protocol::Cx<'_, u64, ()>,
+        _: protocol::RequestId,
+        _: protocol::ClientOp,
+    ) {
+        unreachable!("the ping-pong has no clients");
+    }
+    fn status(&self) -> protocol::NodeStatus {
+        protocol::NodeStatus {
+            role: protocol::Role::Follower,
+            term: None,
+            commit: None,
+            scope: protocol::NodeStatus::ALL,
+        }
+    }
+    fn state(&self) -> protocol::StateView {
+        protocol::StateView::Nothing
+    }
+}
+
 /// Peak resident memory of this process so far, from /proc (Linux); `None` elsewhere.
 pub fn peak_rss_bytes() -> Option<u64> {
     proc_status_kb("VmHWM:")
