@@ -278,9 +278,11 @@ impl<N: Node> World<N> {
             let sleep = mb.sleep.get_or_insert_with(|| time.sleep_until(deadline));
             let mut sleep = Pin::new(sleep);
             sleep.as_mut().reset(deadline);
-            // Polling registers the timer (the deadline is in the future, so it is never
-            // ready); the timer holds its own clone of the waker.
-            let _ = sleep.poll(&mut Context::from_waker(w));
+            // Polling registers the timer; the timer holds its own clone of the waker. The
+            // deadline is at least 1 ms ahead, so the Sleep cannot be ready (a ready one
+            // would register nothing and the event would never be delivered).
+            let pending = sleep.poll(&mut Context::from_waker(w)).is_pending();
+            assert!(pending, "a timer 1 ms ahead is not due");
         }
     }
 
