@@ -17,26 +17,28 @@ pub fn bench(seeds: u64, rounds: u64) -> ExitCode {
     let _ = bench::workload(&sc, 1);
     // Each round times the workload and then the Endpoint ping-pong, so both see the
     // same machine; rounds are ranked by the workload's speed and the median is shown.
-    #[allow(clippy::type_complexity)]
-    let mut measured: Vec<(
-        bench::WorkloadFigures,
-        bench::EndpointFigures,
-        bench::EndpointFigures,
-    )> = (0..rounds)
-        .map(|_| {
-            let w = bench::workload(&sc, seeds);
-            let e = bench::endpoint_ping_pong(200_000);
-            let h = bench::harness_ping_pong(200_000);
-            (w, e, h)
+    let mut measured: Vec<Round> = (0..rounds)
+        .map(|_| Round {
+            workload: bench::workload(&sc, seeds),
+            endpoint: bench::endpoint_ping_pong(200_000),
+            harness: bench::harness_ping_pong(200_000),
         })
         .collect();
-    measured.sort_by(|a, b| a.0.sim_per_wall().total_cmp(&b.0.sim_per_wall()));
+    measured.sort_by(|a, b| {
+        a.workload
+            .sim_per_wall()
+            .total_cmp(&b.workload.sim_per_wall())
+    });
     let spread = (
-        measured[0].0.sim_per_wall(),
-        measured[measured.len() - 1].0.sim_per_wall(),
+        measured[0].workload.sim_per_wall(),
+        measured[measured.len() - 1].workload.sim_per_wall(),
     );
-    let violations: usize = measured.iter().map(|(w, ..)| w.violations).sum();
-    let (w, e, h) = &measured[measured.len() / 2];
+    let violations: usize = measured.iter().map(|r| r.workload.violations).sum();
+    let Round {
+        workload: w,
+        endpoint: e,
+        harness: h,
+    } = &measured[measured.len() / 2];
     println!("standard workload: 3-node raft, 60 s simulated, 3 clients at 50 ops/s, 50 ms heartbeat, 1-10 ms latency");
     println!("  rounds:                {rounds} of {seeds} seeds; the median round:");
     println!("  wall time:             {:.3} s", w.wall.as_secs_f64());
@@ -96,6 +98,13 @@ pub fn bench(seeds: u64, rounds: u64) -> ExitCode {
         return ExitCode::from(1);
     }
     ExitCode::SUCCESS
+}
+
+/// One round: the workload's seeds, then both ping-pongs on the same machine state.
+struct Round {
+    workload: bench::WorkloadFigures,
+    endpoint: bench::PingPongFigures,
+    harness: bench::PingPongFigures,
 }
 
 /// `splitbrain bench --histories [DIR]`: the checkers' speed per corpus file and in total.

@@ -95,20 +95,20 @@ pub fn workload(sc: &Scenario, seeds: u64) -> WorkloadFigures {
 }
 
 #[derive(Clone, Debug)]
-pub struct EndpointFigures {
+pub struct PingPongFigures {
     pub messages: u64,
     pub wall: Duration,
     pub simulated: Duration,
 }
 
-impl EndpointFigures {
+impl PingPongFigures {
     pub fn messages_per_s(&self) -> f64 {
         self.messages as f64 / self.wall.as_secs_f64()
     }
 }
 
 /// Raw madsim: two nodes bounce a small packet over `madsim::net::Endpoint`.
-pub fn endpoint_ping_pong(messages: u64) -> EndpointFigures {
+pub fn endpoint_ping_pong(messages: u64) -> PingPongFigures {
     use madsim::net::Endpoint;
     use std::net::SocketAddr;
     let rt = madsim::runtime::Runtime::with_seed_and_config(1, madsim::Config::default());
@@ -142,7 +142,7 @@ pub fn endpoint_ping_pong(messages: u64) -> EndpointFigures {
             .expect("pinger");
         madsim::time::TimeHandle::current().elapsed() - t0
     });
-    EndpointFigures {
+    PingPongFigures {
         messages: messages / 2 * 2,
         wall: start.elapsed(),
         simulated,
@@ -153,7 +153,7 @@ pub fn endpoint_ping_pong(messages: u64) -> EndpointFigures {
 /// trivial system bounce one message, delivered by the world's mailboxes and drivers
 /// (latency 1-10 ms as in the standard workload). No clients, no history, nothing to
 /// judge: the transport alone, against madsim's Endpoint doing the same.
-pub fn harness_ping_pong(messages: u64) -> EndpointFigures {
+pub fn harness_ping_pong(messages: u64) -> PingPongFigures {
     let mut sc = standard(2);
     sc.workload.clients = 0;
     // About 5.5 ms a message on average.
@@ -171,7 +171,7 @@ pub fn harness_ping_pong(messages: u64) -> EndpointFigures {
     );
     let wall = start.elapsed();
     assert!(r.violations.is_empty(), "{:?}", r.violations);
-    EndpointFigures {
+    PingPongFigures {
         messages: r.stats.delivered,
         wall,
         simulated: Duration::from_nanos(r.end_ns),
