@@ -1,7 +1,9 @@
 //! The madsim harness: runs a sans-IO system under a scenario, deterministically per seed.
 //!
 //! - [`bench`]: speed of the standard workload against raw madsim.
-//! - [`world`]: shared run state, per-endpoint mailboxes on madsim timers, the thin driver.
+//! - [`world`]: shared run state, per-endpoint mailboxes, the thin driver, and the world
+//!   moving madsim's clock from one event to the next.
+//! - [`agenda`]: when each endpoint's driver must next run.
 //! - [`net`]: latency, loss, duplication, reordering, partitions.
 //! - [`clock`]: per-node offset, drift and jumps.
 //! - [`disk`]: durable store with explicit sync; crashes lose or tear unsynced writes.
@@ -12,6 +14,7 @@
 //! - [`registry`]: system names to types.
 //! - [`summary`]: verdicts over seeds and the canonical text snapshots hold.
 
+pub mod agenda;
 pub mod bench;
 pub mod client;
 pub mod clock;

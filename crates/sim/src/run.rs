@@ -250,11 +250,11 @@ where
     let start = time.now_instant() - time.elapsed();
     for (at, action) in faults {
         if at <= sc.duration {
-            madsim::time::sleep_until(start + at).await;
+            sleep_until(&world, &time, start, at).await;
             nemesis(&world, &handle, &madsim_ids, sc.nodes as usize, action);
         }
     }
-    madsim::time::sleep_until(start + sc.duration).await;
+    sleep_until(&world, &time, start, sc.duration).await;
 
     // Quiesce: clients stop, faults heal, every node runs again.
     {
@@ -276,14 +276,15 @@ where
             (w.nodes[i].up, w.nodes[i].paused)
         };
         if paused {
-            world.lock().expect("world").nodes[i].paused = false;
+            world.lock().expect("world").set_paused(i, false);
             handle.resume(id);
         }
         if !up {
+            world.lock().expect("world").expect_boot(i);
             handle.restart(id);
         }
     }
-    madsim::time::sleep_until(start + sc.duration + sc.quiesce).await;
+    sleep_until(&world, &time, start, sc.duration + sc.quiesce).await;
 
     let mut w = world.lock().expect("world");
     let end_ns = w.now_ns();
@@ -322,6 +323,30 @@ where
         final_states,
         end_ns,
     }
+}
+
+/// Sleeps the main task until `at` (since the run's start). The world is told first: it
+/// moves the clock itself only up to the main task's next wake-up, and this is the moment
+/// to pick up whatever the last action changed (a restart, a resume).
+async fn sleep_until<N: Node>(
+    world: &Shared<N>,
+    time: &madsim::time::TimeHandle,
+    start: std::time::Instant,
+    at: Duration,
+) {
+    // madsim sleeps at least 1 ms: the deadline is what it will really be.
+    let sleep = madsim::time::sleep_until(start + at);
+    let deadline_ns = (sleep.deadline() - start).as_nanos() as u64;
+    {
+        let mut w = world.lock().expect("world");
+        w.set_horizon(deadline_ns);
+        w.wake_next();
+    }
+    sleep.await;
+    // Only the executor's own nudges (tens of ns per task run) separate the two; a late
+    // wake-up would mean the world moved the clock past a nemesis action.
+    let late_ns = time.elapsed().as_nanos() as u64 - deadline_ns;
+    assert!(late_ns < 100_000, "the main task woke {late_ns} ns late");
 }
 
 /// Resolves a selector against the cluster as it is now; `replicas` is the scenario's
@@ -411,6 +436,7 @@ fn nemesis<N: Node>(
                 if !w.nodes[i].up {
                     w.trace.mark(now, format!("restart n{}", i + 1));
                     // The new driver boots the node on its first poll.
+                    w.expect_boot(i);
                     handle.restart(madsim_ids[i]);
                 }
             }
@@ -418,7 +444,7 @@ fn nemesis<N: Node>(
         Action::Pause { target } => {
             for i in resolve(&mut w, replicas, target) {
                 if w.nodes[i].up && !w.nodes[i].paused {
-                    w.nodes[i].paused = true;
+                    w.set_paused(i, true);
                     w.trace.mark(now, format!("pause n{}", i + 1));
                     handle.pause(madsim_ids[i]);
                 }
@@ -427,7 +453,7 @@ fn nemesis<N: Node>(
         Action::Resume { target } => {
             for i in resolve(&mut w, replicas, target) {
                 if w.nodes[i].paused {
-                    w.nodes[i].paused = false;
+                    w.set_paused(i, false);
                     w.trace.mark(now, format!("resume n{}", i + 1));
                     handle.resume(madsim_ids[i]);
                 }

@@ -1,15 +1,21 @@
 //! The shared state of one run and the thin driver that feeds each node its events.
 //!
 //! Every endpoint (node or client) has a mailbox: a heap of events ordered by (arrival
-//! time, sequence number). Scheduling an event registers one madsim timer at its arrival
-//! time that wakes the endpoint's driver task; the driver, a madsim task on the endpoint's
-//! madsim node, pops whatever is due and calls the handler. So madsim's kill, restart and
-//! pause act on the driver exactly as on a real process, while delivery costs one timer
-//! and one wake-up instead of madsim's Endpoint machinery.
+//! time, sequence number). Its driver, a madsim task on the endpoint's madsim node, pops
+//! whatever is due and calls the handler. So madsim's kill, restart and pause act on the
+//! driver exactly as on a real process.
+//!
+//! The world, which holds every mailbox, also knows when the next event anywhere is due.
+//! After each driver runs, [`World::wake_next`] moves madsim's clock to that instant and
+//! wakes the driver(s) it belongs to, so delivery costs one task wake-up and no madsim
+//! timer. The one thing the world cannot see is the nemesis timeline on the main task;
+//! the main task tells it when it next wakes (the horizon), and the world never moves the
+//! clock past it. Events beyond the horizon get one ordinary madsim timer (a backstop).
 //!
 //! The driver makes no protocol decision: it turns events into handler calls and effects
 //! into events, disk writes and trace entries.
 
+use crate::agenda::{Agenda, Scan, NEVER};
 use crate::client::{self, Client};
 use crate::clock::NodeClock;
 use crate::disk::Disk;
@@ -85,9 +91,12 @@ pub struct Mailbox<E> {
     free: Vec<u32>,
     /// The driver task's waker; `None` until it first runs (or while it is dead).
     waker: Option<Waker>,
-    /// One madsim `Sleep`, reset and polled once per arming: a fresh `sleep_until` per
-    /// event would clone the runtime's time handle and read its clock each time.
+    /// One madsim `Sleep` for backstop timers (see [`World::wake_next`]), reset and
+    /// polled once per arming.
     sleep: Option<Sleep>,
+    /// When the backstop timer last registered for this mailbox fires; it is still
+    /// pending while this is in the future.
+    armed_ns: Option<u64>,
 }
 
 impl<E> Default for Mailbox<E> {
@@ -104,6 +113,7 @@ impl<E> Mailbox<E> {
             free: Vec::new(),
             waker: None,
             sleep: None,
+            armed_ns: None,
         }
     }
 
@@ -125,9 +135,9 @@ impl<E> Mailbox<E> {
         self.heap.push(Key { at_ns, seq, slot });
     }
 
-    /// Arrival times of everything queued, in no particular order.
-    fn arrivals(&self) -> impl Iterator<Item = u64> + '_ {
-        self.heap.iter().map(|k| k.at_ns)
+    /// When the earliest queued event is due.
+    fn next_at(&self) -> Option<u64> {
+        self.heap.peek().map(|k| k.at_ns)
     }
 
     fn pop_due(&mut self, now_ns: u64) -> Option<Pending<E>> {
@@ -219,6 +229,11 @@ pub struct World<N: Node> {
     effects: Vec<Effect<N::Msg, N::Record>>,
     pub torn_writes: bool,
     pub fault_rng: ChaCha8Rng,
+    /// The main task's next wake-up (simulated ns): the world moves the clock itself only
+    /// up to here, so no nemesis action is ever overtaken. Zero until the main task says.
+    horizon_ns: u64,
+    /// When each endpoint (nodes, then clients) must next run.
+    agenda: Agenda,
 }
 
 pub type Shared<N> = Arc<Mutex<World<N>>>;
@@ -237,6 +252,11 @@ impl<N: Node> World<N> {
     ) -> World<N> {
         let base = time.now_instant() - time.elapsed();
         let cluster = (1..=nodes.len() as u32).map(NodeId).collect();
+        // Every driver is created with the world and first runs at time zero.
+        let mut agenda = Agenda::new(nodes.len() + clients.len());
+        for e in 0..nodes.len() + clients.len() {
+            agenda.mark_ready(e);
+        }
         let has_terms = true;
         World {
             time,
@@ -256,6 +276,8 @@ impl<N: Node> World<N> {
             effects: Vec::new(),
             torn_writes,
             fault_rng,
+            horizon_ns: 0,
+            agenda,
         }
     }
 
@@ -263,9 +285,8 @@ impl<N: Node> World<N> {
         self.time.elapsed().as_nanos() as u64
     }
 
-    /// Registers a madsim timer that wakes the mailbox's driver at `at_ns` (simulated,
-    /// since start), or 1 ms from `now_ns` if that is later: madsim's `sleep_until` floor,
-    /// kept so timing is exactly what a fresh `sleep_until` would give.
+    /// Registers a madsim timer (a backstop) that wakes the mailbox's driver at `at_ns`
+    /// (simulated, since start), unless one already pending will wake it by then.
     fn arm(
         time: &TimeHandle,
         base: std::time::Instant,
@@ -273,16 +294,107 @@ impl<N: Node> World<N> {
         now_ns: u64,
         at_ns: u64,
     ) {
-        if let Some(w) = &mb.waker {
-            let deadline = base + std::time::Duration::from_nanos(at_ns.max(now_ns + 1_000_000));
-            let sleep = mb.sleep.get_or_insert_with(|| time.sleep_until(deadline));
-            let mut sleep = Pin::new(sleep);
-            sleep.as_mut().reset(deadline);
-            // Polling registers the timer; the timer holds its own clone of the waker. The
-            // deadline is at least 1 ms ahead, so the Sleep cannot be ready (a ready one
-            // would register nothing and the event would never be delivered).
-            let pending = sleep.poll(&mut Context::from_waker(w)).is_pending();
-            assert!(pending, "a timer 1 ms ahead is not due");
+        assert!(at_ns > now_ns, "a backstop is for an event still to come");
+        if mb.armed_ns.is_some_and(|a| a > now_ns && a <= at_ns) {
+            return;
+        }
+        let Some(w) = &mb.waker else {
+            unreachable!("only a live driver's mailbox is armed");
+        };
+        let deadline = base + std::time::Duration::from_nanos(at_ns);
+        let sleep = mb.sleep.get_or_insert_with(|| time.sleep_until(deadline));
+        let mut sleep = Pin::new(sleep);
+        sleep.as_mut().reset(deadline);
+        // Polling registers the timer; the timer holds its own clone of the waker. A ready
+        // Sleep would register nothing, and the event would wait forever.
+        let pending = sleep.poll(&mut Context::from_waker(w)).is_pending();
+        assert!(pending, "a timer for a later instant is not due");
+        mb.armed_ns = Some(at_ns);
+    }
+
+    /// Sets the main task's next wake-up; see [`World::horizon_ns`].
+    pub fn set_horizon(&mut self, at_ns: u64) {
+        self.horizon_ns = at_ns;
+    }
+
+    /// Gets the next event delivered: wakes every driver with an event due now, or moves
+    /// madsim's clock to the next event and wakes its driver(s), or, if that event lies
+    /// beyond the horizon, arms a backstop timer for it. Runs after every driver poll and
+    /// whenever the main task changes the cluster. Down and paused endpoints are left
+    /// out: a boot or a resume brings them back in.
+    ///
+    /// Equal instants wake several drivers at once, and madsim's executor picks their
+    /// order from its seeded RNG, as it would for timers firing together.
+    pub fn wake_next(&mut self) {
+        let mut now = self.now_ns();
+        let Scan {
+            next,
+            first,
+            any_ready,
+        } = self.agenda.scan();
+        if next == NEVER {
+            return; // nothing queued: only the main task's next action can bring more
+        }
+        if next > now {
+            if any_ready {
+                // A driver still to run at this instant may queue something earlier; the
+                // last of them to run moves the clock.
+                return;
+            }
+            if next > self.horizon_ns {
+                // The main task acts first; an ordinary timer picks up from there.
+                let (time, base) = (&self.time, self.base);
+                match first.checked_sub(self.nodes.len()) {
+                    None => Self::arm(time, base, &mut self.nodes[first].mailbox, now, next),
+                    Some(c) => Self::arm(time, base, &mut self.clients[c].mailbox, now, next),
+                }
+                return;
+            }
+            self.time
+                .advance(std::time::Duration::from_nanos(next - now));
+            now = self.now_ns();
+            assert!(now >= next, "the clock moved to the next event");
+        }
+        let n = self.nodes.len();
+        for e in 0..self.agenda.endpoints() {
+            if self.agenda.take_due(e, now) {
+                let waker = match e.checked_sub(n) {
+                    None => self.nodes[e].mailbox.waker.as_ref(),
+                    Some(c) => self.clients[c].mailbox.waker.as_ref(),
+                };
+                waker.expect("a due endpoint has a driver").wake_by_ref();
+            }
+        }
+    }
+
+    /// The agenda's view of node `idx` after its mailbox or state changed.
+    fn refresh_node(&mut self, idx: usize) {
+        let slot = &self.nodes[idx];
+        let due = if slot.up && !slot.paused {
+            slot.mailbox.next_at().unwrap_or(NEVER)
+        } else {
+            NEVER
+        };
+        self.agenda.set_due(idx, due);
+    }
+
+    fn refresh_client(&mut self, idx: usize) {
+        let due = self.clients[idx].mailbox.next_at().unwrap_or(NEVER);
+        self.agenda.set_due(self.nodes.len() + idx, due);
+    }
+
+    /// Node `idx`'s driver is about to be restarted: madsim runs it at this instant.
+    pub fn expect_boot(&mut self, idx: usize) {
+        self.agenda.mark_ready(idx);
+    }
+
+    /// Pauses or resumes node `idx` (the caller pauses or resumes its madsim node).
+    pub fn set_paused(&mut self, idx: usize, paused: bool) {
+        self.nodes[idx].paused = paused;
+        if paused {
+            self.agenda.suspend(idx);
+        } else {
+            self.refresh_node(idx);
         }
     }
 
@@ -294,18 +406,26 @@ impl<N: Node> World<N> {
     /// Queues `event` for node `to` at `at_ns`; `now` is the current simulated time.
     fn schedule_node(&mut self, now: u64, to: usize, at_ns: u64, event: NodeEvent<N::Msg>) {
         let seq = self.next_seq();
-        let mb = &mut self.nodes[to].mailbox;
-        assert!(mb.len() < MAX_MAILBOX, "mailbox of n{} overflowed", to + 1);
-        mb.push(at_ns, seq, event);
-        Self::arm(&self.time, self.base, mb, now, at_ns);
+        let slot = &mut self.nodes[to];
+        assert!(
+            slot.mailbox.len() < MAX_MAILBOX,
+            "mailbox of n{} overflowed",
+            to + 1
+        );
+        assert!(at_ns >= now, "an event scheduled in the past");
+        slot.mailbox.push(at_ns, seq, event);
+        if slot.up && !slot.paused {
+            self.agenda.lower_due(to, at_ns);
+        }
     }
 
     fn schedule_client(&mut self, now: u64, to: usize, at_ns: u64, event: ClientEvent) {
         let seq = self.next_seq();
         let mb = &mut self.clients[to].mailbox;
         assert!(mb.len() < MAX_MAILBOX, "mailbox of client {to} overflowed");
+        assert!(at_ns >= now, "an event scheduled in the past");
         mb.push(at_ns, seq, event);
-        Self::arm(&self.time, self.base, mb, now, at_ns);
+        self.agenda.lower_due(self.nodes.len() + to, at_ns);
     }
 
     fn fresh_req(&mut self, client: usize) -> RequestId {
@@ -317,8 +437,8 @@ impl<N: Node> World<N> {
 
     // ---- nodes ---------------------------------------------------------------------
 
-    /// A (re)started driver: build the node from what survived on disk and re-arm the
-    /// timers of packets still in flight towards it.
+    /// A (re)started driver: build the node from what survived on disk. Packets still in
+    /// flight towards it are in its mailbox; [`World::wake_next`] counts it in again.
     pub fn boot(&mut self, idx: usize, waker: Waker) {
         let now = self.now_ns();
         let slot = &mut self.nodes[idx];
@@ -328,13 +448,12 @@ impl<N: Node> World<N> {
         slot.paused = false;
         slot.booted_ns = now;
         slot.timers.clear();
+        slot.mailbox.armed_ns = None;
         slot.node = Some(N::new(self.cluster[idx], &self.cluster, &self.config));
-        let pending: Vec<u64> = slot.mailbox.arrivals().collect();
-        for at in pending {
-            Self::arm(&self.time, self.base, &mut self.nodes[idx].mailbox, now, at);
-        }
         self.trace.log(now, || format!("n{} boots", idx + 1));
         let disk = self.nodes[idx].disk.surviving().clone();
+        self.agenda.ran(idx);
+        self.refresh_node(idx);
         self.call(idx, now, |n, cx| n.on_start(cx, &disk));
     }
 
@@ -347,10 +466,13 @@ impl<N: Node> World<N> {
         slot.up = false;
         slot.paused = false;
         slot.mailbox.waker = None;
+        // Its backstop, if any, would wake a task madsim has dropped.
+        slot.mailbox.armed_ns = None;
         slot.timers.clear();
         slot.status = None;
         slot.crashed_before = true;
         let lost = slot.disk.crash(torn, &mut self.fault_rng);
+        self.agenda.suspend(idx);
         self.election.observe(now, idx, None);
         self.trace.mark(
             now,
@@ -369,6 +491,7 @@ impl<N: Node> World<N> {
     /// Runs every event due at `idx`; the driver calls this each time it is woken.
     pub fn run_node(&mut self, idx: usize) {
         let now = self.now_ns();
+        self.agenda.ran(idx);
         while let Some(p) = self.nodes[idx].mailbox.pop_due(now) {
             if p.at_ns < self.nodes[idx].booted_ns {
                 self.trace.stats.dropped += 1;
@@ -426,6 +549,7 @@ impl<N: Node> World<N> {
                 }
             }
         }
+        self.refresh_node(idx);
     }
 
     fn call(
@@ -595,6 +719,7 @@ impl<N: Node> World<N> {
 
     pub fn run_client(&mut self, idx: usize) {
         let now = self.now_ns();
+        self.agenda.ran(self.nodes.len() + idx);
         let nodes = self.nodes.len();
         while let Some(p) = self.clients[idx].mailbox.pop_due(now) {
             let action = match p.event {
@@ -645,6 +770,7 @@ impl<N: Node> World<N> {
                 self.schedule_node(now, target, now + delay, NodeEvent::Client { req, op });
             }
         }
+        self.refresh_client(idx);
     }
 }
 
@@ -741,6 +867,7 @@ impl<N: Node> Future for Driver<N> {
         } else {
             w.run_node(this.index);
         }
+        w.wake_next();
         Poll::Pending
     }
 }

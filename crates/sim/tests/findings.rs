@@ -213,14 +213,14 @@ fn fragment_failover_lww_with_a_slow_clock_discards_acknowledged_failover_writes
     let (r, repro) = replay("clock-skew-failover.toml", "fragment-failover", 1);
     let d = violation(&r, "durability", &repro);
     assert!(
-        d.contains("n1: k0 = Some(\"c0-96\"), but the last acknowledged write was put k0=c0-209"),
+        d.contains("n1: k0 = Some(\"c0-96\"), but the last acknowledged write was put k0=c0-203"),
         "{d}\n  reproduce: {repro}"
     );
     let skew = lines(&r, &["clock n2,n3 -60.000s"]);
     let keeps = lines(&r, &["n1: lww keeps own k0 over log"]);
     assert!(!skew.is_empty() && !keeps.is_empty(), "reproduce: {repro}");
     // The discarded write was taken by the promoted node and acknowledged before recovery.
-    let put = lines(&r, &["put k0=c0-209 (req "]);
+    let put = lines(&r, &["put k0=c0-203 (req "]);
     assert!(put.iter().any(|l| l.contains("-> n3")), "{put:?}");
     assert!(time_ms(put[0]) < time_ms(keeps[0]));
 }
