@@ -60,6 +60,8 @@ struct RawScenario {
     timeline: Vec<Spanned<RawFault>>,
     expect: Spanned<BTreeMap<Spanned<String>, Spanned<RawExpect>>>,
     #[serde(default)]
+    sometimes: BTreeMap<Spanned<String>, Spanned<Vec<String>>>,
+    #[serde(default)]
     params: BTreeMap<Spanned<String>, BTreeMap<String, Spanned<toml::Value>>>,
 }
 
@@ -345,6 +347,32 @@ fn validate(cx: &Ctx<'_>, raw: RawScenario, known: &[&str]) -> Result<Scenario, 
         };
         expect.insert(sys.get_ref().clone(), e);
     }
+    let mut sometimes = BTreeMap::new();
+    for (sys, names) in &raw.sometimes {
+        let field = format!("sometimes.{}", sys.get_ref());
+        if !known.contains(&sys.get_ref().as_str()) {
+            return Err(cx.err(
+                sys.span(),
+                &field,
+                format!(
+                    "unknown system {:?}; known systems: {}",
+                    sys.get_ref(),
+                    known.join(", ")
+                ),
+            ));
+        }
+        let set = check_invariants(cx, names.span(), &field, names.get_ref())?;
+        if let Some(Expect::Violates(expected)) = expect.get(sys.get_ref()) {
+            if let Some(both) = set.intersection(expected).next() {
+                return Err(cx.err(
+                    names.span(),
+                    &field,
+                    format!("expected {both:?} either always (in [expect]) or sometimes, not both"),
+                ));
+            }
+        }
+        sometimes.insert(sys.get_ref().clone(), set);
+    }
     for s in &systems {
         if !expect.contains_key(s) {
             return Err(cx.err(raw.expect.span(), "expect", format!("no expected verdict for system {s:?}; write `{s} = \"pass\"` or the invariants it violates")));
@@ -402,6 +430,7 @@ fn validate(cx: &Ctx<'_>, raw: RawScenario, known: &[&str]) -> Result<Scenario, 
         workload,
         timeline,
         expect,
+        sometimes,
         params,
     })
 }

@@ -66,6 +66,27 @@ const CASES: &[(&str, &str, usize, &str, &str)] = &[
         "no expected verdict for system \"raft\"",
     ),
     (
+        "raft = \"pass\"",
+        "raft = \"pass\"\n[sometimes]\nraft = [\"liveness\"]",
+        15,
+        "sometimes.raft",
+        "expected \"pass\" or invariant names",
+    ),
+    (
+        "raft = \"pass\"",
+        "raft = [\"durability\"]\n[sometimes]\nraft = [\"convergence\", \"durability\"]",
+        15,
+        "sometimes.raft",
+        "either always (in [expect]) or sometimes, not both",
+    ),
+    (
+        "raft = \"pass\"",
+        "raft = \"pass\"\n[sometimes]\npaxos = [\"durability\"]",
+        15,
+        "sometimes.paxos",
+        "known systems: raft, bully",
+    ),
+    (
         "target = \"leader\"",
         "target = \"captain\"",
         11,

@@ -33,8 +33,7 @@ pub struct Client {
     /// Last value this client saw per key, so cas has a plausible `expected`.
     seen: BTreeMap<String, Option<String>>,
     pub rng: ChaCha8Rng,
-    pub stopped: bool,
-    /// When the next operation is due.
+    /// The next tick: ticks fall every `interval_ns` from a per-client phase.
     pub next_tick_ns: u64,
 }
 
@@ -120,7 +119,6 @@ impl Client {
             counter: 0,
             seen: BTreeMap::new(),
             rng,
-            stopped: false,
             next_tick_ns: 0,
         }
     }
@@ -181,6 +179,18 @@ impl Client {
         }
     }
 
+    /// The first tick at or after `at_ns`, which the caller uses; later ticks follow it.
+    /// (Ticks that pass while an operation is in flight are skipped.)
+    pub fn tick_at_or_after(&mut self, at_ns: u64) -> u64 {
+        if self.next_tick_ns < at_ns {
+            let behind = (at_ns - self.next_tick_ns).div_ceil(self.interval_ns);
+            self.next_tick_ns += behind * self.interval_ns;
+        }
+        let tick = self.next_tick_ns;
+        self.next_tick_ns += self.interval_ns;
+        tick
+    }
+
     /// A tick: start a new operation unless one is in flight.
     pub fn on_tick(
         &mut self,
@@ -189,7 +199,7 @@ impl Client {
         nodes: usize,
         history: &mut Vec<Event>,
     ) -> Option<Action> {
-        if self.stopped || self.outstanding.is_some() {
+        if self.outstanding.is_some() {
             return None;
         }
         let op = self.next_op();
@@ -284,19 +294,6 @@ impl Client {
         Some(Action::Done)
     }
 
-    /// Whether [`Client::on_reply`] for this reply would only record it (or ignore it),
-    /// never send: such a reply changes nothing anyone reads before the client's next
-    /// wake-up, so the world may hand it over then instead of waking the client for it.
-    pub fn reply_needs_no_action(&self, req: RequestId, result: &ClientResult) -> bool {
-        match &self.outstanding {
-            Some(o) if o.req == req => {
-                !matches!(result, Err(ClientError::NotLeader { .. }))
-                    || o.redirects >= self.max_redirects
-            }
-            _ => true,
-        }
-    }
-
     /// The deadline passed with no answer: the outcome is unknown.
     pub fn on_timeout(&mut self, now_ns: u64, history: &mut Vec<Event>) {
         assert!(
@@ -357,10 +354,26 @@ mod tests {
         Client::new(0, &workload, WorkloadKind::Kv, ChaCha8Rng::seed_from_u64(1))
     }
 
-    /// The world hands a reply over at the client's next wake-up only if the client
-    /// would merely record it; a redirect it would follow must wake it at arrival.
     #[test]
-    fn only_replies_that_ask_nothing_of_the_client_may_wait() {
+    fn ticks_skipped_while_busy_resume_on_the_grid() {
+        let mut c = client(1);
+        c.interval_ns = 20;
+        c.next_tick_ns = 5;
+        assert_eq!(c.tick_at_or_after(0), 5, "idle before the first tick");
+        assert_eq!(
+            c.tick_at_or_after(25),
+            25,
+            "a tick exactly at the completion"
+        );
+        assert_eq!(c.tick_at_or_after(26), 45, "the next tick on the grid");
+        // Busy from 45 to 130: the ticks at 65, 85, 105 and 125 pass unused.
+        assert_eq!(c.tick_at_or_after(130), 145);
+        assert_eq!(c.next_tick_ns, 165);
+    }
+
+    /// A redirect is followed while the budget lasts; then it fails the operation.
+    #[test]
+    fn redirects_are_followed_until_the_budget_is_spent() {
         let mut c = client(1);
         let mut history = Vec::new();
         let Some(Action::Send { req, .. }) = c.on_tick(0, RequestId(7), 3, &mut history) else {
@@ -369,21 +382,20 @@ mod tests {
         let not_leader = Err(ClientError::NotLeader {
             hint: Some(NodeId(2)),
         });
-        assert!(c.reply_needs_no_action(req, &Ok(OpOutput::Done)));
-        assert!(c.reply_needs_no_action(req, &Err(ClientError::CasMismatch)));
-        assert!(!c.reply_needs_no_action(req, &not_leader));
-        // A reply to an attempt the client no longer waits for is ignored either way.
-        assert!(c.reply_needs_no_action(RequestId(99), &not_leader));
-        // Once the redirect budget is spent, a redirect only fails the operation.
         let next = RequestId(8);
         let resent = c.on_reply(1, req, 0, not_leader.clone(), next, 3, &mut history);
         assert!(matches!(resent, Some(Action::Send { target: 1, .. })));
-        assert!(c.reply_needs_no_action(next, &not_leader));
+        assert!(
+            c.on_reply(2, req, 0, Ok(OpOutput::Done), RequestId(9), 3, &mut history)
+                .is_none(),
+            "a late reply to the abandoned attempt changes nothing"
+        );
         assert!(matches!(
             c.on_reply(2, next, 1, not_leader, RequestId(9), 3, &mut history),
             Some(Action::Done)
         ));
         assert_eq!(history.len(), 2, "one invocation, one failure");
+        assert_eq!(history[1].kind, EventKind::Fail);
     }
 
     #[test]

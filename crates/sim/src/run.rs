@@ -208,7 +208,10 @@ where
         // rather than regrow (and copy) it through the run.
         let secs = (sc.duration + sc.quiesce).as_secs_f64();
         let expected = (2.0 * sc.workload.rate_per_s * secs).min(1e7) as usize + 16;
-        world.lock().expect("world").history.reserve(expected);
+        let mut w = world.lock().expect("world");
+        w.history.reserve(expected);
+        w.clients_stop_ns = sc.duration.as_nanos() as u64;
+        w.end_ns = (sc.duration + sc.quiesce).as_nanos() as u64;
     }
     let mut madsim_ids = Vec::new();
     for i in 0..n {
@@ -259,9 +262,6 @@ where
     // Quiesce: clients stop, faults heal, every node runs again.
     {
         let mut w = world.lock().expect("world");
-        for c in &mut w.clients {
-            c.client.stopped = true;
-        }
         let now = w.now_ns();
         w.net.heal();
         w.net.set_loss(0.0);
@@ -288,9 +288,6 @@ where
 
     let mut w = world.lock().expect("world");
     let end_ns = w.now_ns();
-    for c in 0..w.clients.len() {
-        w.hand_over_arrived(c, end_ns);
-    }
     assert!(
         w.history.windows(2).all(|e| e[0].time_ns <= e[1].time_ns),
         "the history is in time order"
@@ -317,7 +314,7 @@ where
         digest: w.trace.digest(),
         violations,
         timeline: std::mem::take(&mut w.trace.timeline),
-        log: w.trace.log.take().unwrap_or_default(),
+        log: w.trace.take_log(),
         stats: w.trace.stats,
         history,
         final_states,

@@ -64,8 +64,10 @@ pub struct Trace {
     /// (simulated ns, text): faults and role changes, for summaries.
     pub timeline: Vec<(u64, String)>,
     pub timeline_dropped: usize,
-    /// Every event as a line, only when replaying.
-    pub log: Option<Vec<String>>,
+    /// Every event as a line with its simulated time, only when replaying. Clients'
+    /// steps are logged when the world runs them, which can be ahead of the clock (see
+    /// `world`), so [`Trace::take_log`] puts the lines in time order.
+    log: Option<Vec<(u64, String)>>,
     pub stats: Stats,
 }
 
@@ -113,8 +115,16 @@ impl Trace {
     #[inline]
     pub fn log(&mut self, now_ns: u64, line: impl FnOnce() -> String) {
         if let Some(log) = &mut self.log {
-            log.push(format!("{:>10} {}", fmt_time(now_ns), line()));
+            log.push((now_ns, format!("{:>10} {}", fmt_time(now_ns), line())));
         }
+    }
+
+    /// The log in time order (lines at one instant keep the order they were written in);
+    /// empty unless replaying.
+    pub fn take_log(&mut self) -> Vec<String> {
+        let mut log = self.log.take().unwrap_or_default();
+        log.sort_by_key(|(ns, _)| *ns);
+        log.into_iter().map(|(_, line)| line).collect()
     }
 
     /// A timeline entry; also fed to the digest and the log.

@@ -42,16 +42,9 @@ pub enum NodeEvent<M> {
     Client { req: RequestId, op: ClientOp },
 }
 
-pub enum ClientEvent {
-    /// The client's one pending wake-up: the next tick or its operation's deadline,
-    /// whichever is first. Exactly one is queued at a time, so a timeout costs no timer.
-    Wake,
-    Reply {
-        req: RequestId,
-        from: usize,
-        result: ClientResult,
-    },
-}
+/// A client's mailbox holds no events: its driver only wakes for its operation's
+/// deadline (see [`World::client_reply`] for why replies need no wake-up).
+pub enum NoEvent {}
 
 pub struct Pending<E> {
     at_ns: u64,
@@ -188,14 +181,8 @@ pub struct ArmedTimer {
 
 pub struct ClientSlot {
     pub client: Client,
-    pub mailbox: Mailbox<ClientEvent>,
-    /// When the client's one queued `Wake` comes up, if one is queued.
-    pub wake_at: Option<u64>,
-    /// A reply that arrived (at its `at_ns`) before `wake_at` and asks nothing of the
-    /// client but to be recorded: handed over at that wake rather than costing a wake-up
-    /// of its own (a tenth of all wake-ups in a healthy run). Its history event is stamped
-    /// with the arrival time and placed in time order.
-    pub arrived: Option<Pending<ClientEvent>>,
+    /// Only the driver's waker and backstop timer: see [`NoEvent`].
+    pub mailbox: Mailbox<NoEvent>,
 }
 
 impl ClientSlot {
@@ -203,8 +190,6 @@ impl ClientSlot {
         ClientSlot {
             client,
             mailbox: Mailbox::new(),
-            wake_at: None,
-            arrived: None,
         }
     }
 }
@@ -234,6 +219,10 @@ pub struct World<N: Node> {
     horizon_ns: u64,
     /// When each endpoint (nodes, then clients) must next run.
     agenda: Agenda,
+    /// Clients start no operation at or after this (the scenario's duration).
+    pub clients_stop_ns: u64,
+    /// The run ends here: a reply arriving later is never seen by its client.
+    pub end_ns: u64,
 }
 
 pub type Shared<N> = Arc<Mutex<World<N>>>;
@@ -278,6 +267,8 @@ impl<N: Node> World<N> {
             fault_rng,
             horizon_ns: 0,
             agenda,
+            clients_stop_ns: u64::MAX,
+            end_ns: u64::MAX,
         }
     }
 
@@ -378,8 +369,10 @@ impl<N: Node> World<N> {
         self.agenda.set_due(idx, due);
     }
 
+    /// A client's driver runs only at its operation's deadline.
     fn refresh_client(&mut self, idx: usize) {
-        let due = self.clients[idx].mailbox.next_at().unwrap_or(NEVER);
+        let client = &self.clients[idx].client;
+        let due = client.outstanding.as_ref().map_or(NEVER, |o| o.deadline_ns);
         self.agenda.set_due(self.nodes.len() + idx, due);
     }
 
@@ -417,15 +410,6 @@ impl<N: Node> World<N> {
         if slot.up && !slot.paused {
             self.agenda.lower_due(to, at_ns);
         }
-    }
-
-    fn schedule_client(&mut self, now: u64, to: usize, at_ns: u64, event: ClientEvent) {
-        let seq = self.next_seq();
-        let mb = &mut self.clients[to].mailbox;
-        assert!(mb.len() < MAX_MAILBOX, "mailbox of client {to} overflowed");
-        assert!(at_ns >= now, "an event scheduled in the past");
-        mb.push(at_ns, seq, event);
-        self.agenda.lower_due(self.nodes.len() + to, at_ns);
     }
 
     fn fresh_req(&mut self, client: usize) -> RequestId {
@@ -668,30 +652,11 @@ impl<N: Node> World<N> {
             }
             Effect::Reply { req, result } => {
                 if let Some(client) = self.requests.remove(&req) {
-                    let delay = self.net.latency();
+                    let at_ns = now + self.net.latency();
                     self.trace.log(now, || {
                         format!("n{} reply req {}: {result:?}", idx + 1, req.0)
                     });
-                    let at_ns = now + delay;
-                    let slot = &mut self.clients[client];
-                    let passive = slot.wake_at.is_some_and(|w| at_ns < w)
-                        && slot.client.reply_needs_no_action(req, &result);
-                    let event = ClientEvent::Reply {
-                        req,
-                        from: idx,
-                        result,
-                    };
-                    if passive {
-                        // One reply per request is routed, and a client has one request
-                        // in flight, so nothing can be waiting here already.
-                        assert!(
-                            slot.arrived.is_none(),
-                            "two replies arrived for client {client}"
-                        );
-                        slot.arrived = Some(Pending { at_ns, event });
-                    } else {
-                        self.schedule_client(now, client, at_ns, event);
-                    }
+                    self.client_reply(client, now, at_ns, req, idx, result);
                 }
             }
             Effect::Persist { key, value } => self.nodes[idx].disk.persist(key, value),
@@ -705,6 +670,14 @@ impl<N: Node> World<N> {
     }
 
     // ---- clients -------------------------------------------------------------------
+    //
+    // A client is a deterministic function of the replies it gets: between a reply's
+    // emission and its arrival nothing else reaches the client (it has one request in
+    // flight; a late reply to an abandoned attempt changes nothing). So the world runs the
+    // client's reaction when the node emits the reply, stamped with the arrival time, and
+    // an idle client's next operation is decided then too, stamped with its tick. Clients
+    // cost no wake-up for ticks or replies; their drivers wake only at an operation's
+    // deadline. History events stamped ahead of the clock are placed in time order.
 
     pub fn boot_client(&mut self, idx: usize, waker: Waker) {
         let now = self.now_ns();
@@ -713,81 +686,94 @@ impl<N: Node> World<N> {
         // Spread clients over the first interval so they do not move in lockstep.
         let phase = crate::rand_below(&mut c.client.rng, c.client.interval_ns).max(1_000_000);
         c.client.next_tick_ns = now + phase;
-        self.clients[idx].wake_at = Some(now + phase);
-        self.schedule_client(now, idx, now + phase, ClientEvent::Wake);
+        self.start_next_op(idx, now, now);
     }
 
+    /// The client's deadline passed with no answer: the outcome is unknown.
     pub fn run_client(&mut self, idx: usize) {
         let now = self.now_ns();
         self.agenda.ran(self.nodes.len() + idx);
-        let nodes = self.nodes.len();
-        while let Some(p) = self.clients[idx].mailbox.pop_due(now) {
-            let action = match p.event {
-                ClientEvent::Wake => {
-                    self.clients[idx].wake_at = None;
-                    self.hand_over_arrived(idx, now);
-                    let client = &mut self.clients[idx].client;
-                    if client
-                        .outstanding
-                        .as_ref()
-                        .is_some_and(|o| o.deadline_ns <= now)
-                    {
-                        client.on_timeout(now, &mut self.history);
-                        self.requests.retain(|_, c| *c != idx);
-                    }
-                    let client = &mut self.clients[idx].client;
-                    let mut action = None;
-                    if client.next_tick_ns <= now {
-                        client.next_tick_ns += client.interval_ns;
-                        let req = RequestId(self.next_req);
-                        action = client.on_tick(now, req, nodes, &mut self.history);
-                        if action.is_some() {
-                            self.fresh_req(idx);
-                        }
-                    }
-                    let client = &self.clients[idx].client;
-                    if !client.stopped {
-                        let deadline = client
-                            .outstanding
-                            .as_ref()
-                            .map_or(u64::MAX, |o| o.deadline_ns);
-                        let wake = client.next_tick_ns.min(deadline);
-                        self.clients[idx].wake_at = Some(wake);
-                        self.schedule_client(now, idx, wake, ClientEvent::Wake);
-                    }
-                    action
-                }
-                ClientEvent::Reply { req, from, result } => {
-                    self.client_reply(idx, now, req, from, result)
-                }
-            };
-            if let Some(client::Action::Send { req, op, target }) = action {
-                self.trace.feed(&[now, 5, idx as u64, target as u64, req.0]);
-                self.trace.log(now, || {
-                    format!("client {idx} -> n{} {op} (req {})", target + 1, req.0)
-                });
-                let delay = self.net.latency();
-                self.schedule_node(now, target, now + delay, NodeEvent::Client { req, op });
-            }
+        let client = &mut self.clients[idx].client;
+        if client
+            .outstanding
+            .as_ref()
+            .is_some_and(|o| o.deadline_ns <= now)
+        {
+            let recorded_from = self.history.len();
+            client.on_timeout(now, &mut self.history);
+            self.settle_history(recorded_from);
+            self.requests.retain(|_, c| *c != idx);
+            self.start_next_op(idx, now, now);
         }
         self.refresh_client(idx);
     }
-}
 
-impl<N: Node> World<N> {
+    /// Client `idx` is idle from `idle_ns` on: starts its operation at the first tick from
+    /// then, unless clients have stopped by that tick. `now` is the clock.
+    fn start_next_op(&mut self, idx: usize, now: u64, idle_ns: u64) {
+        let nodes = self.nodes.len();
+        let client = &mut self.clients[idx].client;
+        let tick = client.tick_at_or_after(idle_ns);
+        if tick >= self.clients_stop_ns {
+            return;
+        }
+        let req = RequestId(self.next_req);
+        let recorded_from = self.history.len();
+        let action = client.on_tick(tick, req, nodes, &mut self.history);
+        self.settle_history(recorded_from);
+        let Some(client::Action::Send { req, op, target }) = action else {
+            unreachable!("an idle client starts an operation on its tick");
+        };
+        self.fresh_req(idx);
+        self.send_request(idx, now, tick, req, op, target);
+        self.refresh_client(idx);
+    }
+
+    /// Client `idx` sends `op` as `req` to node `target` at `at_ns`.
+    fn send_request(
+        &mut self,
+        idx: usize,
+        now: u64,
+        at_ns: u64,
+        req: RequestId,
+        op: ClientOp,
+        target: usize,
+    ) {
+        self.trace
+            .feed(&[at_ns, 5, idx as u64, target as u64, req.0]);
+        self.trace.log(at_ns, || {
+            format!("client {idx} -> n{} {op} (req {})", target + 1, req.0)
+        });
+        let delay = self.net.latency();
+        self.schedule_node(now, target, at_ns + delay, NodeEvent::Client { req, op });
+    }
+
+    /// The reply to `req` from node `from`, emitted at `now`, reaches client `idx` at
+    /// `at_ns`, unless the operation's deadline or the run's end comes first (then the
+    /// client never sees it: a timeout, or an operation left open).
     fn client_reply(
         &mut self,
         idx: usize,
         now: u64,
+        at_ns: u64,
         req: RequestId,
         from: usize,
         result: ClientResult,
-    ) -> Option<client::Action> {
+    ) {
+        let seen = self.clients[idx]
+            .client
+            .outstanding
+            .as_ref()
+            .is_some_and(|o| o.req == req && at_ns < o.deadline_ns);
+        if !seen || at_ns > self.end_ns {
+            return;
+        }
         self.trace.stats.client_replies += 1;
         let next = RequestId(self.next_req);
         let nodes = self.nodes.len();
+        let recorded_from = self.history.len();
         let action = self.clients[idx].client.on_reply(
-            now,
+            at_ns,
             req,
             from,
             result,
@@ -795,34 +781,26 @@ impl<N: Node> World<N> {
             nodes,
             &mut self.history,
         );
-        if let Some(client::Action::Send { .. }) = action {
-            self.fresh_req(idx);
+        self.settle_history(recorded_from);
+        match action {
+            Some(client::Action::Send { req, op, target }) => {
+                self.fresh_req(idx);
+                self.send_request(idx, now, at_ns, req, op, target);
+            }
+            Some(client::Action::Done) => self.start_next_op(idx, now, at_ns),
+            None => unreachable!("the reply answers the operation in flight"),
         }
-        action
+        self.refresh_client(idx);
     }
 
-    /// Records a reply that arrived passively (see [`ClientSlot::arrived`]) if it arrived
-    /// by `until_ns`, stamped with its arrival time.
-    pub fn hand_over_arrived(&mut self, idx: usize, until_ns: u64) {
-        let slot = &mut self.clients[idx];
-        let Some(p) = slot.arrived.take_if(|p| p.at_ns <= until_ns) else {
-            return;
-        };
-        let ClientEvent::Reply { req, from, result } = p.event else {
-            unreachable!("only replies arrive passively");
-        };
-        let recorded_from = self.history.len();
-        let action = self.client_reply(idx, p.at_ns, req, from, result);
-        assert!(
-            !matches!(action, Some(client::Action::Send { .. })),
-            "a passive reply made client {idx} send"
-        );
-        // The history is in time order; what was recorded since the arrival (other
-        // clients' invocations and completions, a handful) moves behind this completion.
-        assert!(self.history.len() <= recorded_from + 1);
-        if self.history.len() == recorded_from + 1 {
-            let mut at = recorded_from;
-            while at > 0 && self.history[at - 1].time_ns > p.at_ns {
+    /// Moves what was recorded from `from` on (at most one event: one client's step) back
+    /// to its place in time order; events at equal times keep the order they came in.
+    fn settle_history(&mut self, from: usize) {
+        assert!(self.history.len() <= from + 1, "one event per client step");
+        if self.history.len() == from + 1 {
+            let time = self.history[from].time_ns;
+            let mut at = from;
+            while at > 0 && self.history[at - 1].time_ns > time {
                 at -= 1;
             }
             self.history[at..].rotate_right(1);

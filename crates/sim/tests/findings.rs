@@ -41,6 +41,20 @@ fn time_ms(line: &str) -> u64 {
     (secs * 1000.0).round() as u64
 }
 
+/// The node, key and last lost write of a durability detail such as
+/// `n2: k0 = Some("c1-162"), but the last acknowledged write was put k0=c2-419` (when
+/// several writes are listed, the last one).
+fn lost_write(detail: &str) -> (String, String, String) {
+    let (node, rest) = detail.split_once(": ").expect("`node: key = ...`");
+    let key = rest.split(" = ").next().expect("`key = value`");
+    let value = detail
+        .rsplit(&format!("put {key}="))
+        .next()
+        .expect("a lost put")
+        .trim_end_matches(|c: char| !c.is_alphanumeric());
+    (node.to_string(), key.to_string(), value.to_string())
+}
+
 /// Log lines containing every one of `parts`.
 fn lines<'a>(r: &'a RunReport, parts: &[&str]) -> Vec<&'a str> {
     r.log
@@ -192,16 +206,29 @@ fn quorum_kv_strong_read_returns_a_value_older_than_an_acknowledged_write() {
 fn quorum_kv_followers_ahead_in_term_ack_pushes_they_ignore() {
     let (r, repro) = replay("master-crash.toml", "quorum-kv", 1);
     let d = violation(&r, "durability", &repro);
+    let (node, key, value) = lost_write(d);
     assert!(
-        d.contains("n2: k0 = Some(\"c1-162\"), but the last acknowledged write was put k0=c2-419"),
+        node != "n1" && d.contains("but the last acknowledged write was"),
         "{d}\n  reproduce: {repro}"
     );
-    let push = lines(&r, &["n1 -> n2 Replicate", "term: 1", "\"k0\": \"c2-419\""]);
-    let ahead = lines(&r, &["n2 follower t5"]);
-    assert!(!push.is_empty() && !ahead.is_empty());
+    // The restarted leader pushed the write at term 1 ...
+    let pushed = format!("\"{key}\": \"{value}\"");
+    let push = lines(
+        &r,
+        &[&format!("n1 -> {node} Replicate"), "term: 1", &pushed],
+    );
     assert!(
-        time_ms(ahead[0]) < time_ms(push[0]),
-        "n2's term was ahead when the push came"
+        !push.is_empty(),
+        "no push of {key}={value} to {node}\n  reproduce: {repro}"
+    );
+    // ... to a follower whose term had already moved past it.
+    let ahead = lines(&r, &[&format!("{node} follower t")])
+        .into_iter()
+        .filter(|l| !l.ends_with(" t1") && time_ms(l) < time_ms(push[0]))
+        .count();
+    assert!(
+        ahead > 0,
+        "{node}'s term was not ahead when the push came\n  reproduce: {repro}"
     );
 }
 
@@ -212,15 +239,13 @@ fn quorum_kv_followers_ahead_in_term_ack_pushes_they_ignore() {
 fn fragment_failover_lww_with_a_slow_clock_discards_acknowledged_failover_writes() {
     let (r, repro) = replay("clock-skew-failover.toml", "fragment-failover", 1);
     let d = violation(&r, "durability", &repro);
-    assert!(
-        d.contains("n1: k0 = Some(\"c0-96\"), but the last acknowledged write was put k0=c0-203"),
-        "{d}\n  reproduce: {repro}"
-    );
+    let (node, key, value) = lost_write(d);
+    assert_eq!(node, "n1", "{d}\n  reproduce: {repro}");
     let skew = lines(&r, &["clock n2,n3 -60.000s"]);
-    let keeps = lines(&r, &["n1: lww keeps own k0 over log"]);
+    let keeps = lines(&r, &[&format!("n1: lww keeps own {key} over log")]);
     assert!(!skew.is_empty() && !keeps.is_empty(), "reproduce: {repro}");
     // The discarded write was taken by the promoted node and acknowledged before recovery.
-    let put = lines(&r, &["put k0=c0-203 (req "]);
+    let put = lines(&r, &[&format!("put {key}={value} (req ")]);
     assert!(put.iter().any(|l| l.contains("-> n3")), "{put:?}");
     assert!(time_ms(put[0]) < time_ms(keeps[0]));
 }
@@ -278,27 +303,45 @@ fn raft_with_local_reads_is_caught_by_the_linearizability_checker() {
 fn quorum_kv_read_your_writes_misses_the_clients_own_write_after_a_restart() {
     let (r, repro) = replay("quorum-read-your-writes.toml", "quorum-kv", 1);
     let d = violation(&r, "session", &repro);
+    // `... first: session C key "K": read your writes violated: read the key as absent
+    // after its own acknowledged write ...; earlier: process P: put K=V -> ok ...`
+    let field = |after: &str, end: char| -> String {
+        let tail = d.split(after).nth(1).unwrap_or_else(|| panic!("{d}"));
+        tail.split(end).next().expect("a field").to_string()
+    };
+    let client = field("first: session ", ' ');
+    let key = field("key \"", '"');
+    let put = format!("put {key}={}", field(&format!("put {key}="), ' '));
     assert!(
-        d.contains("session 2 key \"k0\": read your writes violated")
-            && d.contains("put k0=c2-122 -> ok"),
+        d.contains("read your writes violated") && d.contains("read the key as absent"),
         "{d}\n  reproduce: {repro}"
     );
-    let put = lines(&r, &["client 2 -> ", "put k0=c2-122 (req 744)"]);
-    let ack = lines(&r, &["reply req 744: Ok(Done)"]);
-    let restart = lines(&r, &["restart n1"]);
-    assert!(
-        !put.is_empty() && ack.len() == 1 && restart.len() == 1,
-        "reproduce: {repro}"
+    let sent = lines(
+        &r,
+        &[&format!("client {client} -> "), &format!("{put} (req ")],
     );
-    // After the restart, client 2 reads k0 and is told it does not exist.
-    let absent = lines(&r, &["client 2 -> ", " get k0 (req "])
-        .into_iter()
-        .filter(|l| time_ms(l) > time_ms(restart[0]))
-        .filter_map(|l| l.split("(req ").nth(1)?.strip_suffix(')'))
-        .any(|req| !lines(&r, &[&format!("reply req {req}: Ok(Value {{ value: None")]).is_empty());
+    let req = sent
+        .first()
+        .and_then(|l| l.split("(req ").nth(1)?.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("client {client} never sent {put}\n  reproduce: {repro}"));
+    let ack = lines(&r, &[&format!("reply req {req}: Ok(Done)")]);
+    let restart = lines(&r, &["restart n1"]);
+    assert!(ack.len() == 1 && restart.len() == 1, "reproduce: {repro}");
+    // After the restart, the client reads the key and is told it does not exist.
+    let absent = lines(
+        &r,
+        &[
+            &format!("client {client} -> "),
+            &format!(" get {key} (req "),
+        ],
+    )
+    .into_iter()
+    .filter(|l| time_ms(l) > time_ms(restart[0]))
+    .filter_map(|l| l.split("(req ").nth(1)?.strip_suffix(')'))
+    .any(|req| !lines(&r, &[&format!("reply req {req}: Ok(Value {{ value: None")]).is_empty());
     assert!(
         absent,
-        "no read of k0 as absent by client 2\n  reproduce: {repro}"
+        "no read of {key} as absent by client {client}\n  reproduce: {repro}"
     );
 }
 
