@@ -187,6 +187,10 @@ fn run(file: &Path, system: Option<&str>, seeds: Option<u64>, seed: Option<u64>)
         }
     }
     print!("{}", summary::render(&sc, &results));
+    if seed_list.len() > 1 {
+        println!("\nhow often, over seeds 1..={}:", seed_list.len());
+        print!("{}", summary::frequencies(&sc, &results));
+    }
     if results.iter().all(|r| r.as_expected()) {
         ExitCode::SUCCESS
     } else {

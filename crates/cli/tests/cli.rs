@@ -35,6 +35,27 @@ fn run_one_seed_as_expected_exits_0() {
 }
 
 #[test]
+fn run_over_several_seeds_says_how_often_each_invariant_breaks() {
+    let (code, out, _) = splitbrain(&[
+        "run",
+        "sim-scenarios/master-crash.toml",
+        "--system",
+        "bully",
+        "--seeds",
+        "2",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let (_, how_often) = out
+        .split_once("how often, over seeds 1..=2:\n")
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        how_often.starts_with("[bully] at 10 default seeds: expect ")
+            && how_often.contains("election-safety 2 of 2"),
+        "{how_often}"
+    );
+}
+
+#[test]
 fn replay_prints_events_and_digest() {
     let (code, out, _) = splitbrain(&[
         "replay",

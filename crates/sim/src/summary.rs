@@ -96,6 +96,57 @@ pub fn run_seeds(sc: &Scenario, system: &str, seeds: &[u64]) -> Result<SystemSum
     })
 }
 
+/// Whether an invariant violated on `found` of `of` seeds belongs in a scenario's
+/// `[expect]`: the default seeds miss it less than 1% of the time at that rate.
+/// Otherwise it is a `[sometimes]` finding.
+pub fn belongs_in_expect(found: usize, of: usize, default_seeds: u64) -> bool {
+    assert!(found <= of && of > 0, "{found} of {of} seeds");
+    let miss = 1.0 - found as f64 / of as f64;
+    miss.powi(default_seeds as i32) < 0.01
+}
+
+/// How often each invariant was violated over the seeds run, and where each belongs at
+/// the scenario's default seed count: what `splitbrain run --seeds N` adds below the
+/// summary, to set `[expect]` and `[sometimes]` from measured rates.
+pub fn frequencies(sc: &Scenario, results: &[SystemSummary]) -> String {
+    let mut out = String::new();
+    for r in results {
+        let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
+        for (_, violations) in &r.failing {
+            let kinds: BTreeSet<&str> = violations.iter().map(|v| v.invariant).collect();
+            for k in kinds {
+                *counts.entry(k).or_default() += 1;
+            }
+        }
+        let of = r.seeds.len();
+        let (mut expect, mut sometimes) = (Vec::new(), Vec::new());
+        for (k, n) in &counts {
+            let line = format!("{k} {n} of {of}");
+            if belongs_in_expect(*n, of, sc.seeds) {
+                expect.push(line);
+            } else {
+                sometimes.push(line);
+            }
+        }
+        let list = |v: &[String]| {
+            if v.is_empty() {
+                "-".to_string()
+            } else {
+                v.join(", ")
+            }
+        };
+        let _ = writeln!(
+            out,
+            "[{}] at {} default seeds: expect {}; sometimes {}",
+            r.system,
+            sc.seeds,
+            list(&expect),
+            list(&sometimes)
+        );
+    }
+    out
+}
+
 /// Whether `violated` (over all seeds) has every violation `expected` names and nothing
 /// outside those and `sometimes`.
 pub fn as_expected(
@@ -316,6 +367,15 @@ mod tests {
 
     fn set(names: &[&str]) -> BTreeSet<String> {
         names.iter().map(|n| n.to_string()).collect()
+    }
+
+    #[test]
+    fn a_finding_is_expected_only_when_the_default_seeds_rarely_miss_it() {
+        assert!(belongs_in_expect(60, 60, 1));
+        assert!(belongs_in_expect(36, 60, 10), "0.4^10 is 0.01%");
+        assert!(!belongs_in_expect(36, 60, 5), "0.4^5 is just over 1%");
+        assert!(!belongs_in_expect(16, 60, 10), "0.73^10 is 4%");
+        assert!(!belongs_in_expect(0, 60, 10));
     }
 
     #[test]
