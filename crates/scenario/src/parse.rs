@@ -471,7 +471,11 @@ fn validate_network(cx: &Ctx<'_>, raw: &RawNetwork) -> Result<Network, ScenarioE
         if net.latency_min < core::time::Duration::from_millis(1)
             || net.latency_max < net.latency_min
         {
-            return Err(cx.err(l.span(), "network.latency", "expected [min, max] with 1ms <= min <= max (madsim timers cannot fire sooner than 1ms)"));
+            return Err(cx.err(
+                l.span(),
+                "network.latency",
+                "expected [min, max] with 1ms <= min <= max (latency has a 1 ms floor)",
+            ));
         }
     }
     if let Some(d) = &raw.distribution {

@@ -624,6 +624,8 @@ impl<N: Node> World<N> {
             }
             Effect::SetTimer { timer, after } => {
                 let slot = &mut self.nodes[idx];
+                // The 1 ms floor dates from delivery on madsim timers; latency keeps one too
+                // (ARCHITECTURE.md, where this differs from DESIGN.md).
                 let due_ns = now + slot.clock.to_global(after.as_nanos() as u64).max(1_000_000);
                 match slot.timers.get_mut(&timer) {
                     Some(a) if a.queued_ns <= due_ns => a.due_ns = due_ns,
