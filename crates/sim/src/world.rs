@@ -1,9 +1,10 @@
 //! The shared state of one run and the thin driver that feeds each node its events.
 //!
-//! Every endpoint (node or client) has a mailbox: a heap of events ordered by (arrival
-//! time, sequence number). Its driver, a madsim task on the endpoint's madsim node, pops
-//! whatever is due and calls the handler. So madsim's kill, restart and pause act on the
-//! driver exactly as on a real process.
+//! Every node has a mailbox: a heap of events ordered by (arrival time, sequence number).
+//! Its driver, a madsim task on the node's madsim node, pops whatever is due and calls the
+//! handler. So madsim's kill, restart and pause act on the driver exactly as on a real
+//! process. Clients run inside the node step that answers them (see the clients section
+//! below); their drivers wake only for timeouts.
 //!
 //! The world, which holds every mailbox, also knows when the next event anywhere is due.
 //! After each driver runs, [`World::wake_next`] moves madsim's clock to that instant and
@@ -303,7 +304,8 @@ impl<N: Node> World<N> {
         mb.armed_ns = Some(at_ns);
     }
 
-    /// Sets the main task's next wake-up; see [`World::horizon_ns`].
+    /// Sets the main task's next wake-up (the horizon), past which the world never moves
+    /// the clock.
     pub fn set_horizon(&mut self, at_ns: u64) {
         self.horizon_ns = at_ns;
     }
