@@ -44,7 +44,7 @@ pub enum NodeEvent<M> {
 }
 
 /// A client's mailbox holds no events: its driver only wakes for its operation's
-/// deadline (see [`World::client_reply`] for why replies need no wake-up).
+/// deadline (the clients section of `World` says why replies need no wake-up).
 pub enum NoEvent {}
 
 pub struct Pending<E> {
