@@ -70,15 +70,18 @@ pub struct Outstanding {
     pub deadline_ns: u64,
 }
 
-/// What the world should do for a client.
+/// A request for the world to send: `op` as `req` to node `target`.
+pub struct Request {
+    pub req: RequestId,
+    pub op: ClientOp,
+    pub target: usize,
+}
+
+/// What the world should do for a client after a reply.
 pub enum Action {
-    /// Send `op` as `req` to node `target`.
-    Send {
-        req: RequestId,
-        op: ClientOp,
-        target: usize,
-    },
-    /// Record a completion (and nothing to send).
+    /// Follow a redirect.
+    Send(Request),
+    /// The operation completed (and is recorded); nothing to send.
     Done,
 }
 
@@ -191,17 +194,15 @@ impl Client {
         tick
     }
 
-    /// A tick: start a new operation unless one is in flight.
+    /// A tick of an idle client: starts its next operation.
     pub fn on_tick(
         &mut self,
         now_ns: u64,
         req: RequestId,
         nodes: usize,
         history: &mut Vec<Event>,
-    ) -> Option<Action> {
-        if self.outstanding.is_some() {
-            return None;
-        }
+    ) -> Request {
+        assert!(self.outstanding.is_none(), "one operation at a time");
         let op = self.next_op();
         let target = match self.leader_guess {
             Some(l) => l,
@@ -221,7 +222,7 @@ impl Client {
             redirects: 0,
             deadline_ns: now_ns + self.timeout_ns,
         });
-        Some(Action::Send { req, op, target })
+        Request { req, op, target }
     }
 
     /// The reply to `req` from node `from`. `next_req` names a redirected attempt.
@@ -276,11 +277,11 @@ impl Client {
                     o.req = next_req;
                     o.target = target;
                     o.redirects += 1;
-                    return Some(Action::Send {
+                    return Some(Action::Send(Request {
                         req: next_req,
                         op: o.op.clone(),
                         target,
-                    });
+                    }));
                 }
                 self.leader_guess = None;
                 (EventKind::Fail, None)
@@ -376,15 +377,16 @@ mod tests {
     fn redirects_are_followed_until_the_budget_is_spent() {
         let mut c = client(1);
         let mut history = Vec::new();
-        let Some(Action::Send { req, .. }) = c.on_tick(0, RequestId(7), 3, &mut history) else {
-            panic!("an idle client starts an operation on its tick");
-        };
+        let req = c.on_tick(0, RequestId(7), 3, &mut history).req;
         let not_leader = Err(ClientError::NotLeader {
             hint: Some(NodeId(2)),
         });
         let next = RequestId(8);
         let resent = c.on_reply(1, req, 0, not_leader.clone(), next, 3, &mut history);
-        assert!(matches!(resent, Some(Action::Send { target: 1, .. })));
+        assert!(matches!(
+            resent,
+            Some(Action::Send(Request { target: 1, .. }))
+        ));
         assert!(
             c.on_reply(2, req, 0, Ok(OpOutput::Done), RequestId(9), 3, &mut history)
                 .is_none(),

@@ -6,7 +6,7 @@ use crate::clock::NodeClock;
 use crate::disk::Disk;
 use crate::net::Net;
 use crate::trace::{fmt_time, Stats, Trace};
-use crate::world::{ClientSlot, Driver, Mailbox, NodeSlot, Shared, World};
+use crate::world::{ClientSlot, Driver, Mailbox, NodeSlot, Shared, Wakeup, World};
 use check::history::History;
 use check::invariants::Violation;
 use madsim::runtime::{Handle, Runtime};
@@ -166,6 +166,7 @@ where
             NodeSlot {
                 node: None,
                 mailbox: Mailbox::new(),
+                wakeup: Wakeup::default(),
                 disk: Disk::new(),
                 clock: NodeClock {
                     offset_ns: offset,
@@ -342,8 +343,11 @@ async fn sleep_until<N: Node>(
     sleep.await;
     // Only the executor's own nudges (tens of ns per task run) separate the two; a late
     // wake-up would mean the world moved the clock past a nemesis action.
-    let late_ns = time.elapsed().as_nanos() as u64 - deadline_ns;
-    assert!(late_ns < 100_000, "the main task woke {late_ns} ns late");
+    let woke_ns = time.elapsed().as_nanos() as u64;
+    assert!(
+        (deadline_ns..deadline_ns + 100_000).contains(&woke_ns),
+        "the main task, due at {deadline_ns} ns, woke at {woke_ns} ns"
+    );
 }
 
 /// Resolves a selector against the cluster as it is now; `replicas` is the scenario's

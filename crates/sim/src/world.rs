@@ -43,10 +43,6 @@ pub enum NodeEvent<M> {
     Client { req: RequestId, op: ClientOp },
 }
 
-/// A client's mailbox holds no events: its driver only wakes for its operation's
-/// deadline (the clients section of `World` says why replies need no wake-up).
-pub enum NoEvent {}
-
 pub struct Pending<E> {
     at_ns: u64,
     event: E,
@@ -83,13 +79,18 @@ pub struct Mailbox<E> {
     /// The queued events, by slot; `None` in a free slot.
     slab: Vec<Option<E>>,
     free: Vec<u32>,
+}
+
+/// How the world reaches one endpoint's driver task: its waker, and the backstop timer
+/// for an event beyond the horizon (see [`World::wake_next`]).
+#[derive(Default)]
+pub struct Wakeup {
     /// The driver task's waker; `None` until it first runs (or while it is dead).
     waker: Option<Waker>,
-    /// One madsim `Sleep` for backstop timers (see [`World::wake_next`]), reset and
-    /// polled once per arming.
+    /// One madsim `Sleep`, reset and polled once per arming.
     sleep: Option<Sleep>,
-    /// When the backstop timer last registered for this mailbox fires; it is still
-    /// pending while this is in the future.
+    /// When the backstop timer last registered fires; still pending while this is in
+    /// the future.
     armed_ns: Option<u64>,
 }
 
@@ -105,9 +106,6 @@ impl<E> Mailbox<E> {
             heap: BinaryHeap::new(),
             slab: Vec::new(),
             free: Vec::new(),
-            waker: None,
-            sleep: None,
-            armed_ns: None,
         }
     }
 
@@ -154,12 +152,13 @@ impl<E> Mailbox<E> {
 pub struct NodeSlot<N: Node> {
     pub node: Option<N>,
     pub mailbox: Mailbox<NodeEvent<N::Msg>>,
+    pub wakeup: Wakeup,
     pub disk: Disk<N::Record>,
     pub clock: NodeClock,
     pub rng: ChaCha8Rng,
     /// Armed timers. Re-arming later (an election timer reset on every heartbeat) only
     /// moves `due_ns`: the queued event, when it comes up early, re-queues itself, so a
-    /// reset costs no madsim timer.
+    /// reset costs nothing until then.
     pub timers: BTreeMap<TimerId, ArmedTimer>,
     pub status: Option<NodeStatus>,
     pub up: bool,
@@ -180,17 +179,19 @@ pub struct ArmedTimer {
     pub queued_ns: u64,
 }
 
+/// A client has no mailbox: the world runs its steps inside the node step that answers
+/// it, and its driver wakes only at an operation's deadline (see the clients section of
+/// [`World`]).
 pub struct ClientSlot {
     pub client: Client,
-    /// Only the driver's waker and backstop timer: see [`NoEvent`].
-    pub mailbox: Mailbox<NoEvent>,
+    pub wakeup: Wakeup,
 }
 
 impl ClientSlot {
     pub fn new(client: Client) -> ClientSlot {
         ClientSlot {
             client,
-            mailbox: Mailbox::new(),
+            wakeup: Wakeup::default(),
         }
     }
 }
@@ -277,31 +278,25 @@ impl<N: Node> World<N> {
         self.time.elapsed().as_nanos() as u64
     }
 
-    /// Registers a madsim timer (a backstop) that wakes the mailbox's driver at `at_ns`
-    /// (simulated, since start), unless one already pending will wake it by then.
-    fn arm(
-        time: &TimeHandle,
-        base: std::time::Instant,
-        mb: &mut Mailbox<impl Sized>,
-        now_ns: u64,
-        at_ns: u64,
-    ) {
+    /// Registers a madsim timer (a backstop) that wakes the driver at `at_ns` (simulated,
+    /// since start), unless one already pending will wake it by then.
+    fn arm(time: &TimeHandle, base: std::time::Instant, wk: &mut Wakeup, now_ns: u64, at_ns: u64) {
         assert!(at_ns > now_ns, "a backstop is for an event still to come");
-        if mb.armed_ns.is_some_and(|a| a > now_ns && a <= at_ns) {
+        if wk.armed_ns.is_some_and(|a| a > now_ns && a <= at_ns) {
             return;
         }
-        let Some(w) = &mb.waker else {
-            unreachable!("only a live driver's mailbox is armed");
+        let Some(w) = &wk.waker else {
+            unreachable!("only a live driver is armed");
         };
         let deadline = base + std::time::Duration::from_nanos(at_ns);
-        let sleep = mb.sleep.get_or_insert_with(|| time.sleep_until(deadline));
+        let sleep = wk.sleep.get_or_insert_with(|| time.sleep_until(deadline));
         let mut sleep = Pin::new(sleep);
         sleep.as_mut().reset(deadline);
         // Polling registers the timer; the timer holds its own clone of the waker. A ready
         // Sleep would register nothing, and the event would wait forever.
         let pending = sleep.poll(&mut Context::from_waker(w)).is_pending();
         assert!(pending, "a timer for a later instant is not due");
-        mb.armed_ns = Some(at_ns);
+        wk.armed_ns = Some(at_ns);
     }
 
     /// Sets the main task's next wake-up (the horizon), past which the world never moves
@@ -338,22 +333,22 @@ impl<N: Node> World<N> {
                 // The main task acts first; an ordinary timer picks up from there.
                 let (time, base) = (&self.time, self.base);
                 match first.checked_sub(self.nodes.len()) {
-                    None => Self::arm(time, base, &mut self.nodes[first].mailbox, now, next),
-                    Some(c) => Self::arm(time, base, &mut self.clients[c].mailbox, now, next),
+                    None => Self::arm(time, base, &mut self.nodes[first].wakeup, now, next),
+                    Some(c) => Self::arm(time, base, &mut self.clients[c].wakeup, now, next),
                 }
                 return;
             }
             self.time
                 .advance(std::time::Duration::from_nanos(next - now));
-            now = self.now_ns();
-            assert!(now >= next, "the clock moved to the next event");
+            // `advance` adds exactly the duration: no need to read the clock again.
+            now = next;
         }
         let n = self.nodes.len();
         for e in 0..self.agenda.endpoints() {
             if self.agenda.take_due(e, now) {
                 let waker = match e.checked_sub(n) {
-                    None => self.nodes[e].mailbox.waker.as_ref(),
-                    Some(c) => self.clients[c].mailbox.waker.as_ref(),
+                    None => self.nodes[e].wakeup.waker.as_ref(),
+                    Some(c) => self.clients[c].wakeup.waker.as_ref(),
                 };
                 waker.expect("a due endpoint has a driver").wake_by_ref();
             }
@@ -429,12 +424,12 @@ impl<N: Node> World<N> {
         let now = self.now_ns();
         let slot = &mut self.nodes[idx];
         assert!(slot.node.is_none(), "n{} booted twice", idx + 1);
-        slot.mailbox.waker = Some(waker);
+        slot.wakeup.waker = Some(waker);
         slot.up = true;
         slot.paused = false;
         slot.booted_ns = now;
         slot.timers.clear();
-        slot.mailbox.armed_ns = None;
+        slot.wakeup.armed_ns = None;
         slot.node = Some(N::new(self.cluster[idx], &self.cluster, &self.config));
         self.trace.log(now, || format!("n{} boots", idx + 1));
         let disk = self.nodes[idx].disk.surviving().clone();
@@ -451,9 +446,9 @@ impl<N: Node> World<N> {
         slot.node = None;
         slot.up = false;
         slot.paused = false;
-        slot.mailbox.waker = None;
+        slot.wakeup.waker = None;
         // Its backstop, if any, would wake a task madsim has dropped.
-        slot.mailbox.armed_ns = None;
+        slot.wakeup.armed_ns = None;
         slot.timers.clear();
         slot.status = None;
         slot.crashed_before = true;
@@ -597,29 +592,17 @@ impl<N: Node> World<N> {
                         });
                     }
                     Transmit::Arrives { delays, epoch } => {
+                        // A duplicate (the second delay) gets a copy; the original moves.
+                        let packet = |msg| NodeEvent::Msg {
+                            from: idx,
+                            msg,
+                            epoch,
+                        };
                         if let Some(d) = delays[1] {
-                            self.schedule_node(
-                                now,
-                                to,
-                                now + d,
-                                NodeEvent::Msg {
-                                    from: idx,
-                                    msg: msg.clone(),
-                                    epoch,
-                                },
-                            );
+                            self.schedule_node(now, to, now + d, packet(msg.clone()));
                         }
                         if let Some(d) = delays[0] {
-                            self.schedule_node(
-                                now,
-                                to,
-                                now + d,
-                                NodeEvent::Msg {
-                                    from: idx,
-                                    msg,
-                                    epoch,
-                                },
-                            );
+                            self.schedule_node(now, to, now + d, packet(msg));
                         }
                     }
                 }
@@ -686,7 +669,7 @@ impl<N: Node> World<N> {
     pub fn boot_client(&mut self, idx: usize, waker: Waker) {
         let now = self.now_ns();
         let c = &mut self.clients[idx];
-        c.mailbox.waker = Some(waker);
+        c.wakeup.waker = Some(waker);
         // Spread clients over the first interval so they do not move in lockstep.
         let phase = crate::rand_below(&mut c.client.rng, c.client.interval_ns).max(1_000_000);
         c.client.next_tick_ns = now + phase;
@@ -723,26 +706,16 @@ impl<N: Node> World<N> {
         }
         let req = RequestId(self.next_req);
         let recorded_from = self.history.len();
-        let action = client.on_tick(tick, req, nodes, &mut self.history);
+        let request = client.on_tick(tick, req, nodes, &mut self.history);
         self.settle_history(recorded_from);
-        let Some(client::Action::Send { req, op, target }) = action else {
-            unreachable!("an idle client starts an operation on its tick");
-        };
         self.fresh_req(idx);
-        self.send_request(idx, now, tick, req, op, target);
+        self.send_request(idx, now, tick, request);
         self.refresh_client(idx);
     }
 
-    /// Client `idx` sends `op` as `req` to node `target` at `at_ns`.
-    fn send_request(
-        &mut self,
-        idx: usize,
-        now: u64,
-        at_ns: u64,
-        req: RequestId,
-        op: ClientOp,
-        target: usize,
-    ) {
+    /// Client `idx` sends `request` at `at_ns`; `now` is the clock.
+    fn send_request(&mut self, idx: usize, now: u64, at_ns: u64, request: client::Request) {
+        let client::Request { req, op, target } = request;
         self.trace
             .feed(&[at_ns, 5, idx as u64, target as u64, req.0]);
         self.trace.log(at_ns, || {
@@ -787,9 +760,9 @@ impl<N: Node> World<N> {
         );
         self.settle_history(recorded_from);
         match action {
-            Some(client::Action::Send { req, op, target }) => {
+            Some(client::Action::Send(request)) => {
                 self.fresh_req(idx);
-                self.send_request(idx, now, at_ns, req, op, target);
+                self.send_request(idx, now, at_ns, request);
             }
             Some(client::Action::Done) => self.start_next_op(idx, now, at_ns),
             None => unreachable!("the reply answers the operation in flight"),
