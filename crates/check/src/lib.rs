@@ -1,8 +1,11 @@
-//! Checkers that judge a run.
+//! Checkers that judge a run, and the operation vocabularies that come with them.
 //!
-//! - [`history`]: client histories (invoke, ok, fail, info) and the checkers over them.
-//! - [`invariants`]: properties of a run's node states: election safety, durability,
-//!   convergence.
+//! - [`models`]: kv and set: operations, sequential models, workloads and final states.
+//! - [`history`]: client histories and the checkers over them (linearizability over any
+//!   model, sets, sessions), Jepsen's formats.
+//! - [`invariants`]: properties of a finished run, one per file, as
+//!   [`protocol::Invariant`]s a system lists among its promises.
 
 pub mod history;
 pub mod invariants;
+pub mod models;

@@ -1,6 +1,6 @@
 //! The CLI entry point: exit codes, and bad input reported as `file:line: expected ...`.
 
-use check::history::{check_history_file, exit_code, Model};
+use check::history::{check_history_file, exit_code, HistoryModel as Model};
 use std::path::PathBuf;
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
 //! Every history of Porcupine's corpus gets the verdict Porcupine's own tests assert.
 
-use check::history::{check_history_file, Model, Verdict};
+use check::history::{check_history_file, HistoryModel as Model, Verdict};
 use std::path::Path;
 use std::time::Duration;
 

@@ -6,13 +6,13 @@
 //! asserts its effects one by one, and under the simulator that turns them into packets,
 //! timers and disk writes.
 
-use crate::client::{ClientOp, ClientResult};
 use crate::ids::{LogIndex, NodeId, RequestId, Term, TimerId};
+use crate::op::{ClientResult, Op};
 use crate::params::{ParamError, Params};
 use crate::time::Instant;
 use core::time::Duration;
 use rand_core::RngCore;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt::{self, Debug};
 use std::hash::Hash;
 
@@ -21,9 +21,10 @@ use std::hash::Hash;
 pub type Disk<R> = BTreeMap<String, R>;
 
 /// Something a handler asks the world to do. Effects of one handler call happen in order,
-/// at the simulated instant of the call.
+/// at the simulated instant of the call. `T` is what a successful client operation
+/// returns.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Effect<M, R> {
+pub enum Effect<M, R, T> {
     Send {
         to: NodeId,
         msg: M,
@@ -38,7 +39,7 @@ pub enum Effect<M, R> {
     },
     Reply {
         req: RequestId,
-        result: ClientResult,
+        result: ClientResult<T>,
     },
     /// Buffer a write; it is durable only after a later [`Effect::Sync`].
     Persist {
@@ -54,6 +55,15 @@ pub enum Effect<M, R> {
     /// A line for the run's trace, in the node's words ("became leader").
     Note(String),
 }
+
+/// What a successful operation of node type `N` returns.
+pub type Output<N> = <<N as Node>::Op as Op>::Output;
+
+/// One effect of node type `N`.
+pub type NodeEffect<N> = Effect<<N as Node>::Msg, <N as Node>::Record, Output<N>>;
+
+/// The effects of one handler call of node type `N`, in order.
+pub type Effects<N> = Vec<NodeEffect<N>>;
 
 /// The role a node claims; checkers read it through [`Node::status`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -96,48 +106,18 @@ impl NodeStatus {
     pub const ALL: u64 = u64::MAX;
 }
 
-/// A node's data, for the durability and convergence checkers and the data digest.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum StateView {
-    Kv(BTreeMap<String, String>),
-    /// A multiset, sorted: a document stored twice appears twice.
-    Elements(Vec<u64>),
-    /// No replica data (e.g. a monitor).
-    Nothing,
-}
-
-impl StateView {
-    /// Stable across runs and platforms (FNV-1a over a canonical rendering).
-    pub fn digest(&self) -> u64 {
-        let mut h = Fnv::default();
-        match self {
-            StateView::Kv(map) => {
-                h.write(b"kv");
-                for (k, v) in map {
-                    h.write(k.as_bytes());
-                    h.write(&[0]);
-                    h.write(v.as_bytes());
-                    h.write(&[0]);
-                }
-            }
-            StateView::Elements(items) => {
-                h.write(b"el");
-                for e in items {
-                    h.write(&e.to_le_bytes());
-                }
-            }
-            StateView::Nothing => h.write(b"nothing"),
-        }
-        h.0
-    }
-
-    pub fn distinct_elements(&self) -> BTreeSet<u64> {
-        match self {
-            StateView::Elements(items) => items.iter().copied().collect(),
-            _ => BTreeSet::new(),
-        }
+/// A replica's data as checkers see it at the end of a run ([`Node::state`]): compared
+/// across replicas for convergence and hashed into the run's digest.
+pub trait Data: Clone + Debug + Eq + Hash + Send + Sync + 'static {
+    /// Where `self` and `other` first differ, for a convergence report. The default shows
+    /// both in full.
+    fn difference(&self, other: &Self) -> String {
+        format!("{self:?} vs {other:?}")
     }
 }
+
+/// No replica data (a system whose checks read only the history).
+impl Data for () {}
 
 /// FNV-1a, 64-bit: tiny, stable, good enough to tell states apart in a digest.
 #[derive(Clone, Copy, Debug)]
@@ -165,16 +145,30 @@ impl Fnv {
     pub fn write(&mut self, bytes: &[u8]) {
         std::hash::Hasher::write(self, bytes)
     }
+
+    /// The FNV digest of `value`'s `Hash`: stable across runs of the same build.
+    pub fn digest(value: &impl Hash) -> u64 {
+        let mut h = Fnv::default();
+        value.hash(&mut h);
+        h.0
+    }
 }
 
 /// A system under test. One value of the implementing type is one replica.
-pub trait Node: Sized {
+///
+/// Everything else the harness needs to know about the system (its name, cluster shape,
+/// workload and promises) it says through [`crate::System`].
+pub trait Node: Sized + Send + 'static {
     /// Wire messages between replicas. `Hash` feeds the run's trace digest.
-    type Msg: Clone + Debug + Hash;
+    type Msg: Clone + Debug + Hash + Send + 'static;
     /// What the node writes to its disk.
-    type Record: Clone + Debug;
+    type Record: Clone + Debug + Send + 'static;
     /// Parameters parsed once per run from the scenario's [`Params`].
-    type Config: Clone + Debug;
+    type Config: Clone + Debug + Send + Sync + 'static;
+    /// The client operations the node serves.
+    type Op: Op;
+    /// A replica's data at the end of a run, for the checkers.
+    type State: Data;
 
     /// Parses and validates parameters; unknown names are an error.
     fn config(params: &Params) -> Result<Self::Config, ParamError>;
@@ -183,37 +177,33 @@ pub trait Node: Sized {
     fn new(id: NodeId, cluster: &[NodeId], config: &Self::Config) -> Self;
 
     /// First boot (empty disk) or restart after a crash (what survived on disk).
-    fn on_start(&mut self, cx: &mut Cx<'_, Self::Msg, Self::Record>, disk: &Disk<Self::Record>);
-    fn on_message(
-        &mut self,
-        cx: &mut Cx<'_, Self::Msg, Self::Record>,
-        from: NodeId,
-        msg: Self::Msg,
-    );
-    fn on_timer(&mut self, cx: &mut Cx<'_, Self::Msg, Self::Record>, timer: TimerId);
-    fn on_client(&mut self, cx: &mut Cx<'_, Self::Msg, Self::Record>, req: RequestId, op: ClientOp);
+    fn on_start(&mut self, cx: &mut Cx<'_, Self>, disk: &Disk<Self::Record>);
+    fn on_message(&mut self, cx: &mut Cx<'_, Self>, from: NodeId, msg: Self::Msg);
+    fn on_timer(&mut self, cx: &mut Cx<'_, Self>, timer: TimerId);
+    fn on_client(&mut self, cx: &mut Cx<'_, Self>, req: RequestId, op: Self::Op);
 
     fn status(&self) -> NodeStatus;
-    fn state(&self) -> StateView;
+    /// The replica's data; read only on replicas (not on a system's extra nodes).
+    fn state(&self) -> Self::State;
 }
 
 /// The world as one handler call sees it: who it is, what its clock reads, a seeded random
 /// stream, and a buffer for the effects it emits.
-pub struct Cx<'a, M, R> {
+pub struct Cx<'a, N: Node> {
     id: NodeId,
     cluster: &'a [NodeId],
     now: Instant,
     rng: &'a mut dyn RngCore,
-    effects: &'a mut Vec<Effect<M, R>>,
+    effects: &'a mut Effects<N>,
 }
 
-impl<'a, M, R> Cx<'a, M, R> {
+impl<'a, N: Node> Cx<'a, N> {
     pub fn new(
         id: NodeId,
         cluster: &'a [NodeId],
         now: Instant,
         rng: &'a mut dyn RngCore,
-        effects: &'a mut Vec<Effect<M, R>>,
+        effects: &'a mut Effects<N>,
     ) -> Self {
         Cx {
             id,
@@ -253,21 +243,32 @@ impl<'a, M, R> Cx<'a, M, R> {
         if high <= low {
             return low;
         }
-        // Multiply-shift (Lemire) keeps the bias negligible without a rejection loop.
-        let span = high - low;
-        low + ((u128::from(self.rng.next_u64()) * u128::from(span)) >> 64) as u64
+        low + below(&mut *self.rng, high - low)
     }
 
     pub fn random_duration(&mut self, low: Duration, high: Duration) -> Duration {
         Duration::from_nanos(self.random_range(low.as_nanos() as u64, high.as_nanos() as u64))
     }
 
-    pub fn send(&mut self, to: NodeId, msg: M) {
+    pub fn send(&mut self, to: NodeId, msg: N::Msg) {
         assert_ne!(
             to, self.id,
             "a node does not send to itself; handle it locally"
         );
         self.effects.push(Effect::Send { to, msg });
+    }
+
+    /// Sends `msg` to every other node.
+    pub fn broadcast(&mut self, msg: N::Msg) {
+        for i in 0..self.cluster.len() {
+            let to = self.cluster[i];
+            if to != self.id {
+                self.effects.push(Effect::Send {
+                    to,
+                    msg: msg.clone(),
+                });
+            }
+        }
     }
 
     pub fn set_timer(&mut self, timer: TimerId, after: Duration) {
@@ -278,11 +279,11 @@ impl<'a, M, R> Cx<'a, M, R> {
         self.effects.push(Effect::CancelTimer { timer });
     }
 
-    pub fn reply(&mut self, req: RequestId, result: ClientResult) {
+    pub fn reply(&mut self, req: RequestId, result: ClientResult<Output<N>>) {
         self.effects.push(Effect::Reply { req, result });
     }
 
-    pub fn persist(&mut self, key: impl Into<String>, value: R) {
+    pub fn persist(&mut self, key: impl Into<String>, value: N::Record) {
         self.effects.push(Effect::Persist {
             key: key.into(),
             value,
@@ -302,138 +303,8 @@ impl<'a, M, R> Cx<'a, M, R> {
     }
 }
 
-impl<M: Clone, R> Cx<'_, M, R> {
-    /// Sends `msg` to every other node.
-    pub fn broadcast(&mut self, msg: M) {
-        for i in 0..self.cluster.len() {
-            let to = self.cluster[i];
-            if to != self.id {
-                self.effects.push(Effect::Send {
-                    to,
-                    msg: msg.clone(),
-                });
-            }
-        }
-    }
-}
-
-/// Drives one node by hand in unit tests: owns the effect buffer, the clock and a seeded
-/// rng, and hands back exactly what each call emitted.
-pub struct Harness<N: Node> {
-    pub node: N,
-    pub id: NodeId,
-    pub cluster: Vec<NodeId>,
-    pub now: Instant,
-    pub rng: rand_core::block::BlockRng<SplitMix>,
-}
-
-/// A tiny deterministic generator for hand-driven tests (no extra dependency).
-#[derive(Clone, Debug)]
-pub struct SplitMix(pub u64);
-
-impl rand_core::block::BlockRngCore for SplitMix {
-    type Item = u32;
-    // Four words, not two: `BlockRng::next_u64` on an exhausted buffer generates and then
-    // starts at index 2, which asserts the buffer holds more than two words.
-    type Results = [u32; 4];
-    fn generate(&mut self, out: &mut [u32; 4]) {
-        for pair in out.chunks_exact_mut(2) {
-            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^= z >> 31;
-            pair[0] = z as u32;
-            pair[1] = (z >> 32) as u32;
-        }
-    }
-}
-
-/// Output of one hand-driven call.
-pub type Effects<N> = Vec<Effect<<N as Node>::Msg, <N as Node>::Record>>;
-
-impl<N: Node> Harness<N> {
-    /// Node `id` of a cluster of `size` nodes (ids 1..=size), built from `params`.
-    pub fn new(id: u32, size: u32, params: &Params) -> Harness<N> {
-        let cluster: Vec<NodeId> = (1..=size).map(NodeId).collect();
-        let config = N::config(params).expect("test params are valid");
-        let id = NodeId(id);
-        Harness {
-            node: N::new(id, &cluster, &config),
-            id,
-            cluster,
-            now: Instant::ZERO,
-            rng: rand_core::block::BlockRng::new(SplitMix(u64::from(id.0))),
-        }
-    }
-
-    pub fn advance(&mut self, d: Duration) {
-        self.now = self.now + d;
-    }
-
-    fn call(&mut self, f: impl FnOnce(&mut N, &mut Cx<'_, N::Msg, N::Record>)) -> Effects<N> {
-        let mut effects = Vec::new();
-        let mut cx = Cx::new(
-            self.id,
-            &self.cluster,
-            self.now,
-            &mut self.rng,
-            &mut effects,
-        );
-        f(&mut self.node, &mut cx);
-        effects
-    }
-
-    pub fn start(&mut self, disk: &Disk<N::Record>) -> Effects<N> {
-        self.call(|n, cx| n.on_start(cx, disk))
-    }
-
-    pub fn message(&mut self, from: u32, msg: N::Msg) -> Effects<N> {
-        self.call(|n, cx| n.on_message(cx, NodeId(from), msg))
-    }
-
-    pub fn timer(&mut self, timer: TimerId) -> Effects<N> {
-        self.call(|n, cx| n.on_timer(cx, timer))
-    }
-
-    pub fn client(&mut self, req: u64, op: ClientOp) -> Effects<N> {
-        self.call(|n, cx| n.on_client(cx, RequestId(req), op))
-    }
-}
-
-/// Effect-list helpers for assertions in tests.
-pub fn sends<M: Clone, R>(effects: &[Effect<M, R>]) -> Vec<(NodeId, M)> {
-    effects
-        .iter()
-        .filter_map(|e| match e {
-            Effect::Send { to, msg } => Some((*to, msg.clone())),
-            _ => None,
-        })
-        .collect()
-}
-
-pub fn replies<M, R>(effects: &[Effect<M, R>]) -> Vec<(RequestId, ClientResult)> {
-    effects
-        .iter()
-        .filter_map(|e| match e {
-            Effect::Reply { req, result } => Some((*req, result.clone())),
-            _ => None,
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::SplitMix;
-    use rand_core::RngCore;
-
-    #[test]
-    fn harness_rng_serves_u64s_and_u32s() {
-        let mut rng = rand_core::block::BlockRng::new(SplitMix(1));
-        let a = rng.next_u64();
-        let _ = rng.next_u32();
-        let b = rng.next_u64();
-        let c = rng.next_u64();
-        assert!(a != b && b != c);
-    }
+/// Uniform in `[0, n)` (0 when `n` is 0), by multiply-shift (Lemire): the bias is
+/// negligible without a rejection loop, and one draw is always one `next_u64`.
+pub fn below(rng: &mut (impl RngCore + ?Sized), n: u64) -> u64 {
+    ((u128::from(rng.next_u64()) * u128::from(n)) >> 64) as u64
 }

@@ -2,10 +2,11 @@
 //! errors, so a typo never silently falls back to a default), then [`validate`] checks
 //! meaning (known systems, selectors, ranges) using the spans serde kept.
 
+use crate::catalog::Catalog;
 use crate::duration;
 use crate::schema::*;
 use crate::selector::Selector;
-use protocol::Params;
+use protocol::{InvariantId, Params};
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -124,19 +125,19 @@ enum RawExpect {
     Many(Vec<String>),
 }
 
-/// Reads and validates one file. `systems` lists the names a file may use.
-pub fn load(path: &Path, systems: &[&str]) -> Result<Scenario, ScenarioError> {
+/// Reads and validates one file. `catalog` lists the systems a file may name.
+pub fn load(path: &Path, catalog: &Catalog) -> Result<Scenario, ScenarioError> {
     let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
         file: path.to_path_buf(),
         line: 0,
         field: String::new(),
         message: format!("cannot read: {e}"),
     })?;
-    parse_str(&text, path, systems)
+    parse_str(&text, path, catalog)
 }
 
 /// Every `*.toml` in `dir`, sorted by name.
-pub fn load_dir(dir: &Path, systems: &[&str]) -> Result<Vec<Scenario>, ScenarioError> {
+pub fn load_dir(dir: &Path, catalog: &Catalog) -> Result<Vec<Scenario>, ScenarioError> {
     let entries = std::fs::read_dir(dir).map_err(|e| ScenarioError {
         file: dir.to_path_buf(),
         line: 0,
@@ -148,7 +149,7 @@ pub fn load_dir(dir: &Path, systems: &[&str]) -> Result<Vec<Scenario>, ScenarioE
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
         .collect();
     paths.sort();
-    paths.iter().map(|p| load(p, systems)).collect()
+    paths.iter().map(|p| load(p, catalog)).collect()
 }
 
 struct Ctx<'a> {
@@ -205,7 +206,7 @@ impl Ctx<'_> {
 }
 
 /// Parses `text` as if read from `file` (the name only labels errors).
-pub fn parse_str(text: &str, file: &Path, systems: &[&str]) -> Result<Scenario, ScenarioError> {
+pub fn parse_str(text: &str, file: &Path, catalog: &Catalog) -> Result<Scenario, ScenarioError> {
     let cx = Ctx { text, file };
     let raw: RawScenario = toml::from_str(text).map_err(|e| {
         let span = e.span().unwrap_or(0..0);
@@ -221,7 +222,7 @@ pub fn parse_str(text: &str, file: &Path, systems: &[&str]) -> Result<Scenario, 
             message: e.message().trim().to_string(),
         }
     })?;
-    validate(&cx, raw, systems)
+    validate(&cx, raw, catalog)
 }
 
 /// The key written on the line where an error points, for errors serde reports by
@@ -237,7 +238,8 @@ fn field_at(text: &str, offset: usize) -> String {
     }
 }
 
-fn validate(cx: &Ctx<'_>, raw: RawScenario, known: &[&str]) -> Result<Scenario, ScenarioError> {
+fn validate(cx: &Ctx<'_>, raw: RawScenario, catalog: &Catalog) -> Result<Scenario, ScenarioError> {
+    let known = &catalog.names()[..];
     let name = cx
         .file
         .file_stem()
@@ -310,7 +312,7 @@ fn validate(cx: &Ctx<'_>, raw: RawScenario, known: &[&str]) -> Result<Scenario, 
         },
         max_drift_ppm: raw.clock.max_drift_ppm.unwrap_or(0),
     };
-    let workload = validate_workload(cx, &raw.workload)?;
+    let workload = validate_workload(cx, &raw.workload, catalog, &systems)?;
 
     let mut timeline = Vec::new();
     for (i, f) in raw.timeline.iter().enumerate() {
@@ -332,6 +334,7 @@ fn validate(cx: &Ctx<'_>, raw: RawScenario, known: &[&str]) -> Result<Scenario, 
             ));
         }
         let field = format!("expect.{}", sys.get_ref());
+        let ids = invariants_of(catalog, sys.get_ref());
         let e = match verdict.get_ref() {
             RawExpect::One(s) if s == "pass" => Expect::Pass,
             RawExpect::One(s) => Expect::Violates(check_invariants(
@@ -339,10 +342,11 @@ fn validate(cx: &Ctx<'_>, raw: RawScenario, known: &[&str]) -> Result<Scenario, 
                 verdict.span(),
                 &field,
                 std::slice::from_ref(s),
+                ids,
             )?),
             RawExpect::Many(list) if list.is_empty() => Expect::Pass,
             RawExpect::Many(list) => {
-                Expect::Violates(check_invariants(cx, verdict.span(), &field, list)?)
+                Expect::Violates(check_invariants(cx, verdict.span(), &field, list, ids)?)
             }
         };
         expect.insert(sys.get_ref().clone(), e);
@@ -361,7 +365,8 @@ fn validate(cx: &Ctx<'_>, raw: RawScenario, known: &[&str]) -> Result<Scenario, 
                 ),
             ));
         }
-        let set = check_invariants(cx, names.span(), &field, names.get_ref())?;
+        let ids = invariants_of(catalog, sys.get_ref());
+        let set = check_invariants(cx, names.span(), &field, names.get_ref(), ids)?;
         if let Some(Expect::Violates(expected)) = expect.get(sys.get_ref()) {
             if let Some(both) = set.intersection(expected).next() {
                 return Err(cx.err(
@@ -435,25 +440,32 @@ fn validate(cx: &Ctx<'_>, raw: RawScenario, known: &[&str]) -> Result<Scenario, 
     })
 }
 
+/// The invariants `system` (a name the catalog knows) may report.
+fn invariants_of<'c>(catalog: &'c Catalog, system: &str) -> &'c [InvariantId] {
+    catalog.get(system).map_or(&[], |s| &s.invariants[..])
+}
+
 fn check_invariants(
     cx: &Ctx<'_>,
     span: Range<usize>,
     field: &str,
     names: &[String],
-) -> Result<BTreeSet<String>, ScenarioError> {
+    known: &[InvariantId],
+) -> Result<BTreeSet<InvariantId>, ScenarioError> {
     let mut out = BTreeSet::new();
     for n in names {
-        if !INVARIANTS.contains(&n.as_str()) {
+        let Some(id) = known.iter().find(|id| id.name() == n) else {
+            let names: Vec<&str> = known.iter().map(|id| id.name()).collect();
             return Err(cx.err(
                 span,
                 field,
                 format!(
                     "expected \"pass\" or invariant names from: {}; found {n:?}",
-                    INVARIANTS.join(", ")
+                    names.join(", ")
                 ),
             ));
-        }
-        out.insert(n.clone());
+        };
+        out.insert(*id);
     }
     Ok(out)
 }
@@ -500,21 +512,35 @@ fn validate_network(cx: &Ctx<'_>, raw: &RawNetwork) -> Result<Network, ScenarioE
     Ok(net)
 }
 
-fn validate_workload(cx: &Ctx<'_>, raw: &RawWorkload) -> Result<Workload, ScenarioError> {
+/// The workload section; `systems` are the scenario's, all in `catalog`.
+fn validate_workload(
+    cx: &Ctx<'_>,
+    raw: &RawWorkload,
+    catalog: &Catalog,
+    systems: &[String],
+) -> Result<Workload, ScenarioError> {
+    let infos: Vec<_> = systems.iter().filter_map(|s| catalog.get(s)).collect();
     let kind = match &raw.kind {
-        None => WorkloadKind::Native,
-        Some(k) => match k.get_ref().as_str() {
-            "kv" => WorkloadKind::Kv,
-            "set" => WorkloadKind::Set,
-            "native" => WorkloadKind::Native,
-            other => {
+        None => None,
+        Some(k) if k.get_ref() == "native" => None,
+        Some(k) => {
+            // Every system must serve it: a scenario does not silently run some systems
+            // on another workload than the one it names.
+            if let Some(other) = infos.iter().find(|s| s.workload != k.get_ref()) {
                 return Err(cx.err(
                     k.span(),
                     "workload.kind",
-                    format!("expected kv, set or native, found {other:?}"),
-                ))
+                    format!(
+                        "expected native or a workload every system here serves; {} serves \
+                         {}, not {:?}",
+                        other.name,
+                        other.workload,
+                        k.get_ref()
+                    ),
+                ));
             }
-        },
+            Some(k.get_ref().clone())
+        }
     };
     let clients = *raw.clients.get_ref();
     if !(1..=64).contains(&clients) {
@@ -535,14 +561,17 @@ fn validate_workload(cx: &Ctx<'_>, raw: &RawWorkload) -> Result<Workload, Scenar
     let mut mix = BTreeMap::new();
     if let Some(m) = &raw.mix {
         for (op, weight) in m.get_ref() {
-            if !KV_OPS.contains(&op.as_str()) && !SET_OPS.contains(&op.as_str()) {
+            if !infos.iter().any(|s| s.ops.contains(&op.as_str())) {
+                let served: Vec<String> = infos
+                    .iter()
+                    .map(|s| format!("{} ({})", s.ops.join(", "), s.name))
+                    .collect();
                 return Err(cx.err(
                     m.span(),
                     "workload.mix",
                     format!(
-                        "unknown operation {op:?}; expected some of {} (kv) or {} (set)",
-                        KV_OPS.join(", "),
-                        SET_OPS.join(", ")
+                        "unknown operation {op:?}; expected operations of the systems here: {}",
+                        served.join("; ")
                     ),
                 ));
             }

@@ -3,7 +3,7 @@
 
 use crate::selector::Selector;
 use core::time::Duration;
-use protocol::Params;
+use protocol::{InvariantId, Params, WorkloadSpec};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
@@ -35,7 +35,7 @@ pub struct Scenario {
     /// expected when it has every expected violation and nothing outside the expected and
     /// these: a rare finding neither fails the suite when the seeds miss it nor when a
     /// harness change lets them hit it.
-    pub sometimes: BTreeMap<String, BTreeSet<String>>,
+    pub sometimes: BTreeMap<String, BTreeSet<InvariantId>>,
     /// Per-system parameters, passed to the system's `Node::config`.
     pub params: BTreeMap<String, Params>,
 }
@@ -91,23 +91,16 @@ pub struct Disk {
     pub torn_writes: bool,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WorkloadKind {
-    /// Key-value operations from `mix` over `keys` keys.
-    Kv,
-    /// Set adds and reads.
-    Set,
-    /// Whatever the system serves (set systems get `Set`, the rest `Kv`).
-    Native,
-}
-
 #[derive(Clone, Debug, PartialEq)]
 pub struct Workload {
-    pub kind: WorkloadKind,
+    /// The workload every system of the scenario must serve by that name (`kv`, `set`);
+    /// `None`: each runs its native one.
+    pub kind: Option<String>,
     pub clients: u32,
     /// Total operations per simulated second, over all clients.
     pub rate_per_s: f64,
-    /// Relative weights of get, put, delete, append, cas (kv) or add, read (set).
+    /// Relative weights by operation name (`get`, `add`, ...); a system runs the ones
+    /// its workload serves, or its default mix if it serves none of them.
     pub mix: BTreeMap<String, u32>,
     pub keys: u32,
     /// A client gives up on an operation after this long and records it as `info`.
@@ -116,8 +109,30 @@ pub struct Workload {
     pub max_redirects: u32,
 }
 
-pub const KV_OPS: &[&str] = &["get", "put", "delete", "append", "cas"];
-pub const SET_OPS: &[&str] = &["add", "read"];
+impl Workload {
+    /// What a system's workload is built from.
+    pub fn spec(&self) -> WorkloadSpec {
+        WorkloadSpec {
+            clients: self.clients,
+            keys: self.keys,
+            mix: self.mix.clone(),
+        }
+    }
+}
+
+impl Default for Workload {
+    fn default() -> Workload {
+        Workload {
+            kind: None,
+            clients: 3,
+            rate_per_s: 50.0,
+            mix: BTreeMap::new(),
+            keys: 5,
+            timeout: Duration::from_secs(1),
+            max_redirects: 3,
+        }
+    }
+}
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Fault {
@@ -182,18 +197,5 @@ pub enum Expect {
     /// No invariant is violated on any seed.
     Pass,
     /// Exactly these invariants are violated on at least one seed.
-    Violates(BTreeSet<String>),
+    Violates(BTreeSet<InvariantId>),
 }
-
-/// The invariants a run is judged by; `expect` entries name them.
-pub const INVARIANTS: &[&str] = &[
-    "election-safety",
-    "durability",
-    "convergence",
-    "linearizability",
-    "set",
-    "session",
-    "replica-consistency",
-    // A node's own assertion failed: the run stopped there.
-    "panic",
-];

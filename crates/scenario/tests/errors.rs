@@ -1,9 +1,31 @@
 //! Data-driven: each malformed scenario must fail with the right line, field and a
 //! message saying what was expected; never a panic.
 
+use protocol::InvariantId;
+use scenario::{Catalog, SystemInfo};
 use std::path::Path;
 
-const SYSTEMS: &[&str] = &["raft", "bully"];
+/// Two systems as they describe themselves: one serving kv operations, one a set, with
+/// an invariant of its own.
+fn catalog() -> Catalog {
+    let builtin = InvariantId::BUILTIN.to_vec();
+    let mut own = builtin.clone();
+    own.push(InvariantId("two-holders"));
+    Catalog::new(vec![
+        SystemInfo {
+            name: "raft",
+            workload: "kv",
+            ops: &["get", "put", "delete", "append", "cas"],
+            invariants: builtin,
+        },
+        SystemInfo {
+            name: "bully",
+            workload: "set",
+            ops: &["add", "read"],
+            invariants: own,
+        },
+    ])
+}
 
 const GOOD: &str = r#"description = "ok"
 systems = ["raft"]
@@ -149,11 +171,32 @@ const CASES: &[(&str, &str, usize, &str, &str)] = &[
         "params",
         "unknown system \"nosuch\"",
     ),
+    (
+        "rate = 10",
+        "rate = 10\nmix = { get = 1, acquire = 2 }",
+        8,
+        "workload.mix",
+        "unknown operation \"acquire\"; expected operations of the systems here: get, put",
+    ),
+    (
+        "rate = 10",
+        "rate = 10\nkind = \"set\"",
+        8,
+        "workload.kind",
+        "raft serves kv, not \"set\"",
+    ),
+    (
+        "raft = \"pass\"",
+        "raft = \"two-holders\"",
+        13,
+        "expect.raft",
+        "expected \"pass\" or invariant names from: election-safety,",
+    ),
 ];
 
 #[test]
 fn the_good_file_parses() {
-    let sc = scenario::parse_str(GOOD, Path::new("good.toml"), SYSTEMS).expect("valid");
+    let sc = scenario::parse_str(GOOD, Path::new("good.toml"), &catalog()).expect("valid");
     assert_eq!(sc.name, "good");
     assert_eq!(sc.timeline.len(), 1);
     assert_eq!(sc.timeline[0].line, 8);
@@ -165,7 +208,7 @@ fn malformed_files_name_line_field_and_expectation() {
     for (from, to, line, field, fragment) in CASES {
         assert!(GOOD.contains(from), "case {from:?} does not apply to GOOD");
         let text = GOOD.replacen(from, to, 1);
-        match scenario::parse_str(&text, Path::new("bad.toml"), SYSTEMS) {
+        match scenario::parse_str(&text, Path::new("bad.toml"), &catalog()) {
             Ok(_) => failures.push(format!("{to:?}: parsed without error")),
             Err(e) => {
                 let shown = e.to_string();
@@ -186,15 +229,15 @@ fn malformed_files_name_line_field_and_expectation() {
 }
 
 #[test]
-fn every_shipped_scenario_is_valid() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sim-scenarios");
-    let all = [
-        "raft",
-        "bully",
-        "quorum-kv",
-        "term-bully",
-        "fragment-failover",
-    ];
-    let scenarios = scenario::load_dir(&dir, &all).unwrap_or_else(|e| panic!("{e}"));
-    assert!(!scenarios.is_empty());
+fn a_system_s_own_invariant_and_operations_are_names_a_file_may_use() {
+    let text = GOOD
+        .replace("[\"raft\"]", "[\"bully\"]")
+        .replace("rate = 10", "rate = 10\nmix = { add = 1 }\nkind = \"set\"")
+        .replace("raft = \"pass\"", "bully = [\"two-holders\", \"set\"]");
+    let sc = scenario::parse_str(&text, Path::new("own.toml"), &catalog()).expect("valid");
+    let expected: std::collections::BTreeSet<InvariantId> =
+        [InvariantId("two-holders"), InvariantId::SET].into();
+    assert_eq!(sc.expect["bully"], scenario::Expect::Violates(expected));
+    assert_eq!(sc.workload.kind.as_deref(), Some("set"));
+    assert_eq!(sc.workload.spec().mix["add"], 1);
 }

@@ -5,38 +5,13 @@
 //! it measures feeds back into a run.
 #![allow(clippy::disallowed_methods)]
 
-use crate::registry::run_system;
+use crate::registry::PreparedRun;
 use crate::run::RunOptions;
-use scenario::Scenario;
+use protocol::{Datum, Op, System, Workload, WorkloadSpec};
+use scenario::{Catalog, Scenario};
+use std::fmt;
 use std::path::Path;
 use std::time::{Duration, Instant};
-
-/// The standard workload: 3-node raft, 60 s simulated, 3 clients at 50 ops/s in total,
-/// 50 ms heartbeat, 1-10 ms latency, no faults.
-pub const STANDARD: &str = r#"
-description = "bench: the standard workload"
-systems = ["raft"]
-nodes = 3
-duration = "60s"
-quiesce = "1s"
-seeds = 1
-[network]
-latency = ["1ms", "10ms"]
-[workload]
-clients = 3
-rate = 50
-keys = 5
-[params.raft]
-heartbeat_ms = 50
-[expect]
-raft = "pass"
-"#;
-
-pub fn standard(nodes: u32) -> Scenario {
-    let text = STANDARD.replace("nodes = 3", &format!("nodes = {nodes}"));
-    scenario::parse_str(&text, Path::new("<bench>"), crate::registry::SYSTEMS)
-        .expect("the built-in bench scenario is valid")
-}
 
 #[derive(Clone, Debug)]
 pub struct WorkloadFigures {
@@ -65,8 +40,8 @@ impl WorkloadFigures {
     }
 }
 
-/// Runs the standard workload on seeds 1..=seeds, checks included.
-pub fn workload(sc: &Scenario, seeds: u64) -> WorkloadFigures {
+/// Runs a prepared workload on seeds 1..=seeds, checks included.
+pub fn workload(prepared: &dyn PreparedRun, seeds: u64) -> WorkloadFigures {
     let opts = RunOptions::default();
     let start = Instant::now();
     let mut simulated = Duration::ZERO;
@@ -75,7 +50,7 @@ pub fn workload(sc: &Scenario, seeds: u64) -> WorkloadFigures {
     let mut violations = 0;
     let mut wakeups = 0;
     for seed in 1..=seeds {
-        let r = run_system("raft", sc, seed, &opts).expect("bench params are valid");
+        let r = prepared.run(seed, &opts);
         simulated += Duration::from_nanos(r.end_ns);
         node_messages += r.stats.delivered;
         client_messages += r.stats.client_requests + r.stats.client_replies;
@@ -149,32 +124,44 @@ pub fn endpoint_ping_pong(messages: u64) -> PingPongFigures {
     }
 }
 
+/// The harness's ping-pong: two nodes, latency 1-10 ms as in the standard workload, no
+/// clients (the file must name one; it is taken away below).
+const PING_PONG: &str = r#"
+description = "bench: a ball between two nodes"
+systems = ["ping-pong"]
+nodes = 2
+duration = "1s"
+quiesce = "1ms"
+[network]
+latency = ["1ms", "10ms"]
+[workload]
+clients = 1
+rate = 1
+[expect]
+ping-pong = "pass"
+"#;
+
 /// The same ping-pong as [`endpoint_ping_pong`], through this harness: two nodes of a
-/// trivial system bounce one message, delivered by the world's mailboxes and drivers
-/// (latency 1-10 ms as in the standard workload). No clients, no history, nothing to
-/// judge: the transport alone, against madsim's Endpoint doing the same.
+/// trivial system bounce one message, delivered by the world's mailboxes and drivers.
+/// No clients, no history, nothing to judge: the transport alone, against madsim's
+/// Endpoint doing the same.
 pub fn harness_ping_pong(messages: u64) -> PingPongFigures {
-    let mut sc = standard(2);
+    let mut sc: Scenario =
+        scenario::parse_str(PING_PONG, Path::new("<bench>"), &Catalog::of::<PingPong>())
+            .expect("the built-in ping-pong scenario is valid");
     sc.workload.clients = 0;
     // About 5.5 ms a message on average.
     sc.duration = Duration::from_micros(5_500 * messages);
-    sc.quiesce = Duration::from_millis(1);
+    let prepared = crate::run::prepare::<PingPong>(&sc).expect("the ping-pong takes any scenario");
     let start = Instant::now();
-    let r = crate::run::run::<PingPong>(
-        &sc,
-        "ping-pong",
-        scenario::WorkloadKind::Kv,
-        (),
-        1,
-        2,
-        &RunOptions::default(),
-    );
+    let r = crate::run::run(&prepared, 1, &RunOptions::default());
     let wall = start.elapsed();
-    assert!(r.violations.is_empty(), "{:?}", r.violations);
+    let j = r.judgement;
+    assert!(j.violations.is_empty(), "{:?}", j.violations);
     PingPongFigures {
-        messages: r.stats.delivered,
+        messages: r.simulation.stats.delivered,
         wall,
-        simulated: Duration::from_nanos(r.end_ns),
+        simulated: Duration::from_nanos(r.simulation.end_ns),
     }
 }
 
@@ -183,10 +170,47 @@ struct PingPong {
     id: protocol::NodeId,
 }
 
+/// The ping-pong serves no client operation.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum NoOp {}
+
+impl fmt::Display for NoOp {
+    fn fmt(&self, _: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {}
+    }
+}
+
+impl Op for NoOp {
+    type Output = ();
+    fn f(&self) -> &'static str {
+        match *self {}
+    }
+    fn is_read(&self) -> bool {
+        match *self {}
+    }
+    fn value(&self) -> Datum {
+        match *self {}
+    }
+}
+
+/// A workload for no clients.
+struct Idle;
+
+impl Workload for Idle {
+    type Op = NoOp;
+    const NAME: &'static str = "none";
+    const OPS: &'static [&'static str] = &[];
+    fn next(&mut self, _: &mut dyn rand_core::RngCore) -> NoOp {
+        unreachable!("the ping-pong has no clients")
+    }
+}
+
 impl protocol::Node for PingPong {
     type Msg = u64;
     type Record = ();
     type Config = ();
+    type Op = NoOp;
+    type State = ();
 
     fn config(_: &protocol::Params) -> Result<(), protocol::ParamError> {
         Ok(())
@@ -194,22 +218,17 @@ impl protocol::Node for PingPong {
     fn new(id: protocol::NodeId, _: &[protocol::NodeId], _: &()) -> PingPong {
         PingPong { id }
     }
-    fn on_start(&mut self, cx: &mut protocol::Cx<'_, u64, ()>, _: &protocol::Disk<()>) {
+    fn on_start(&mut self, cx: &mut protocol::Cx<'_, Self>, _: &protocol::Disk<()>) {
         if self.id == protocol::NodeId(1) {
             cx.send(protocol::NodeId(2), 0);
         }
     }
-    fn on_message(&mut self, cx: &mut protocol::Cx<'_, u64, ()>, from: protocol::NodeId, n: u64) {
+    fn on_message(&mut self, cx: &mut protocol::Cx<'_, Self>, from: protocol::NodeId, n: u64) {
         cx.send(from, n + 1);
     }
-    fn on_timer(&mut self, _: &mut protocol::Cx<'_, u64, ()>, _: protocol::TimerId) {}
-    fn on_client(
-        &mut self,
-        _: &mut protocol::Cx<'_, u64, ()>,
-        _: protocol::RequestId,
-        _: protocol::ClientOp,
-    ) {
-        unreachable!("the ping-pong has no clients");
+    fn on_timer(&mut self, _: &mut protocol::Cx<'_, Self>, _: protocol::TimerId) {}
+    fn on_client(&mut self, _: &mut protocol::Cx<'_, Self>, _: protocol::RequestId, op: NoOp) {
+        match op {}
     }
     fn status(&self) -> protocol::NodeStatus {
         protocol::NodeStatus {
@@ -219,8 +238,17 @@ impl protocol::Node for PingPong {
             scope: protocol::NodeStatus::ALL,
         }
     }
-    fn state(&self) -> protocol::StateView {
-        protocol::StateView::Nothing
+    fn state(&self) {}
+}
+
+impl System for PingPong {
+    const NAME: &'static str = "ping-pong";
+    type Workload = Idle;
+    fn workload(_: &(), _: &WorkloadSpec, _: u32) -> Result<Idle, protocol::ParamError> {
+        Ok(Idle)
+    }
+    fn promises(_: &(), _: &protocol::Shape) -> protocol::Promises<Self> {
+        Vec::new()
     }
 }
 

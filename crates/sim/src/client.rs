@@ -1,185 +1,90 @@
 //! Clients: each issues operations at a steady rate, one at a time, follows `NotLeader`
 //! redirects, gives up after a timeout, and records what it saw as a Jepsen-style history
-//! (invoke, then ok, fail or info) stamped with simulated time.
+//! (invoke, then ok, fail or info) stamped with simulated time. What it invokes comes
+//! from the system's [`Workload`]; the client itself knows no operation.
 //!
 //! Clients are never partitioned from the cluster (they sit beside every node) and never
 //! crash; a request sent to a crashed node is lost and ends as `info` at the timeout.
 
-use check::history::{Event, EventKind};
-use protocol::{ClientError, ClientOp, ClientResult, RequestId};
+use protocol::{below, ClientError, ClientResult, Event, EventKind, Op, RequestId, Workload};
 use rand_chacha::ChaCha8Rng;
-use rand_core::RngCore;
-use scenario::{Workload, WorkloadKind};
-use std::collections::BTreeMap;
+use scenario::Workload as WorkloadSettings;
 
-/// Set elements are `client * ELEMENT_SPACE + n`, unique across clients.
-pub const ELEMENT_SPACE: u64 = 1_000_000;
-
-pub struct Client {
-    pub index: u32,
+pub struct Client<W: Workload> {
     clients: u32,
     /// Jepsen process id; after an `info` the client continues as a new process.
-    pub process: u64,
-    pub interval_ns: u64,
-    kind: WorkloadKind,
-    mix: Vec<(String, u32)>,
-    keys: u32,
+    process: u64,
+    interval_ns: u64,
+    workload: W,
     timeout_ns: u64,
     max_redirects: u32,
-    pub outstanding: Option<Outstanding>,
+    outstanding: Option<Outstanding<W::Op>>,
     /// Node index the client believes leads; requests go there first.
-    pub leader_guess: Option<usize>,
-    counter: u64,
-    /// Last value this client saw per key, so cas has a plausible `expected`.
-    seen: BTreeMap<String, Option<String>>,
-    pub rng: ChaCha8Rng,
+    leader_guess: Option<usize>,
+    rng: ChaCha8Rng,
     /// The next tick: ticks fall every `interval_ns` from a per-client phase.
-    pub next_tick_ns: u64,
+    next_tick_ns: u64,
 }
 
-/// `seen[key] = value`, copying the key only the first time it is seen.
-fn remember(seen: &mut BTreeMap<String, Option<String>>, key: &str, value: Option<String>) {
-    match seen.get_mut(key) {
-        Some(slot) => *slot = value,
-        None => {
-            seen.insert(key.to_string(), value);
-        }
-    }
-}
-
-/// Appends `n` in decimal, as `{n}` would format it.
-fn push_decimal(s: &mut String, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    s.push_str(std::str::from_utf8(&digits[i..]).expect("ASCII digits"));
-}
-
-pub struct Outstanding {
-    pub req: RequestId,
-    pub op: ClientOp,
-    pub target: usize,
-    pub redirects: u32,
-    pub deadline_ns: u64,
+struct Outstanding<O> {
+    req: RequestId,
+    op: O,
+    target: usize,
+    redirects: u32,
+    deadline_ns: u64,
 }
 
 /// A request for the world to send: `op` as `req` to node `target`.
-pub struct Request {
+pub struct Request<O> {
     pub req: RequestId,
-    pub op: ClientOp,
+    pub op: O,
     pub target: usize,
 }
 
 /// What the world should do for a client after a reply.
-pub enum Action {
+pub enum Action<O> {
     /// Follow a redirect.
-    Send(Request),
+    Send(Request<O>),
     /// The operation completed (and is recorded); nothing to send.
     Done,
 }
 
-impl Client {
-    pub fn new(index: u32, workload: &Workload, kind: WorkloadKind, rng: ChaCha8Rng) -> Client {
-        let mut mix: Vec<(String, u32)> =
-            workload.mix.iter().map(|(k, v)| (k.clone(), *v)).collect();
-        let allowed: &[&str] = if kind == WorkloadKind::Set {
-            scenario::SET_OPS
-        } else {
-            scenario::KV_OPS
-        };
-        mix.retain(|(op, w)| *w > 0 && allowed.contains(&op.as_str()));
-        if mix.is_empty() {
-            mix = match kind {
-                WorkloadKind::Set => vec![("add".into(), 4), ("read".into(), 1)],
-                _ => vec![
-                    ("get".into(), 4),
-                    ("put".into(), 4),
-                    ("append".into(), 1),
-                    ("cas".into(), 1),
-                ],
-            };
-        }
-        let per_client = workload.rate_per_s / f64::from(workload.clients);
+impl<W: Workload> Client<W> {
+    /// Client `index` of `settings.clients`, drawing from `rng`.
+    pub fn new(index: u32, settings: &WorkloadSettings, workload: W, rng: ChaCha8Rng) -> Self {
+        let per_client = settings.rate_per_s / f64::from(settings.clients);
         Client {
-            index,
-            clients: workload.clients,
+            clients: settings.clients,
             process: u64::from(index),
             interval_ns: (1e9 / per_client) as u64,
-            kind,
-            mix,
-            keys: workload.keys,
-            timeout_ns: workload.timeout.as_nanos() as u64,
-            max_redirects: workload.max_redirects,
+            workload,
+            timeout_ns: settings.timeout.as_nanos() as u64,
+            max_redirects: settings.max_redirects,
             outstanding: None,
             leader_guess: None,
-            counter: 0,
-            seen: BTreeMap::new(),
             rng,
             next_tick_ns: 0,
         }
     }
 
-    fn below(&mut self, n: u64) -> u64 {
-        ((u128::from(self.rng.next_u64()) * u128::from(n)) >> 64) as u64
+    /// When the operation in flight times out, if one is.
+    pub fn deadline_ns(&self) -> Option<u64> {
+        self.outstanding.as_ref().map(|o| o.deadline_ns)
     }
 
-    fn next_op(&mut self) -> ClientOp {
-        let total: u64 = self.mix.iter().map(|(_, w)| u64::from(*w)).sum();
-        let mut pick = self.below(total);
-        let mut chosen = 0;
-        for (i, (_, w)) in self.mix.iter().enumerate() {
-            if pick < u64::from(*w) {
-                chosen = i;
-                break;
-            }
-            pick -= u64::from(*w);
-        }
-        self.counter += 1;
-        // Built by hand rather than with `format!` (this runs per operation); the text is
-        // the same: `k<n>` and `c<client>-<counter>`.
-        let mut key = String::with_capacity(8);
-        key.push('k');
-        push_decimal(&mut key, self.below(u64::from(self.keys)));
-        let mut value = String::with_capacity(16);
-        value.push('c');
-        push_decimal(&mut value, u64::from(self.index));
-        value.push('-');
-        push_decimal(&mut value, self.counter);
-        match self.mix[chosen].0.as_str() {
-            "get" => ClientOp::Get { key },
-            "put" => ClientOp::Put { key, value },
-            "delete" => ClientOp::Delete { key },
-            // A leading space keeps every appended token separable from what was there before.
-            "append" => ClientOp::Append {
-                key,
-                value: {
-                    let mut spaced = String::with_capacity(value.len() + 1);
-                    spaced.push(' ');
-                    spaced.push_str(&value);
-                    spaced
-                },
-            },
-            "cas" => {
-                let expected = self.seen.get(&key).cloned().flatten();
-                ClientOp::Cas {
-                    key,
-                    expected,
-                    new: value,
-                }
-            }
-            "add" => ClientOp::SetAdd {
-                element: u64::from(self.index) * ELEMENT_SPACE + self.counter,
-            },
-            "read" => ClientOp::SetRead,
-            other => unreachable!("scenario validation admits no operation {other:?}"),
-        }
+    /// Whether `req` is the attempt in flight and its answer, arriving at `at_ns`, comes
+    /// before the deadline.
+    pub fn awaits(&self, req: RequestId, at_ns: u64) -> bool {
+        self.outstanding
+            .as_ref()
+            .is_some_and(|o| o.req == req && at_ns < o.deadline_ns)
+    }
+
+    /// Sets the first tick `phase` into the run: clients spread over the first interval
+    /// so they do not move in lockstep.
+    pub fn start_at(&mut self, now_ns: u64) {
+        let phase = below(&mut self.rng, self.interval_ns).max(1_000_000);
+        self.next_tick_ns = now_ns + phase;
     }
 
     /// The first tick at or after `at_ns`, which the caller uses; later ticks follow it.
@@ -194,19 +99,19 @@ impl Client {
         tick
     }
 
-    /// A tick of an idle client: starts its next operation.
+    /// A tick of an idle client: starts its next operation. `nodes` is the cluster size.
     pub fn on_tick(
         &mut self,
         now_ns: u64,
         req: RequestId,
         nodes: usize,
-        history: &mut Vec<Event>,
-    ) -> Request {
+        history: &mut Vec<Event<W::Op>>,
+    ) -> Request<W::Op> {
         assert!(self.outstanding.is_none(), "one operation at a time");
-        let op = self.next_op();
+        let op = self.workload.next(&mut self.rng);
         let target = match self.leader_guess {
             Some(l) => l,
-            None => self.below(nodes as u64) as usize,
+            None => below(&mut self.rng, nodes as u64) as usize,
         };
         history.push(Event {
             process: self.process,
@@ -233,11 +138,11 @@ impl Client {
         now_ns: u64,
         req: RequestId,
         from: usize,
-        result: ClientResult,
+        result: ClientResult<<W::Op as Op>::Output>,
         next_req: RequestId,
         nodes: usize,
-        history: &mut Vec<Event>,
-    ) -> Option<Action> {
+        history: &mut Vec<Event<W::Op>>,
+    ) -> Option<Action<W::Op>> {
         let out = match &self.outstanding {
             Some(o) if o.req == req => o,
             _ => return None, // late reply to an attempt already abandoned
@@ -245,23 +150,11 @@ impl Client {
         let (kind, output) = match result {
             Ok(output) => {
                 self.leader_guess = Some(from);
-                if let (ClientOp::Get { key }, protocol::OpOutput::Value { value, .. }) =
-                    (&out.op, &output)
-                {
-                    remember(&mut self.seen, key, value.clone());
-                }
-                if let ClientOp::Put { key, value }
-                | ClientOp::Cas {
-                    key, new: value, ..
-                } = &out.op
-                {
-                    remember(&mut self.seen, key, Some(value.clone()));
-                }
+                self.workload.observe(&out.op, &output);
                 (EventKind::Ok, Some(output))
             }
             Err(ClientError::NotLeader { hint }) => {
-                let redirects = out.redirects;
-                if redirects < self.max_redirects {
+                if out.redirects < self.max_redirects {
                     let target = match hint {
                         Some(h)
                             if (h.0 as usize) >= 1
@@ -296,7 +189,7 @@ impl Client {
     }
 
     /// The deadline passed with no answer: the outcome is unknown.
-    pub fn on_timeout(&mut self, now_ns: u64, history: &mut Vec<Event>) {
+    pub fn on_timeout(&mut self, now_ns: u64, history: &mut Vec<Event<W::Op>>) {
         assert!(
             self.outstanding
                 .as_ref()
@@ -311,8 +204,8 @@ impl Client {
         &mut self,
         now_ns: u64,
         kind: EventKind,
-        output: Option<protocol::OpOutput>,
-        history: &mut Vec<Event>,
+        output: Option<<W::Op as Op>::Output>,
+        history: &mut Vec<Event<W::Op>>,
     ) {
         let out = self
             .outstanding
@@ -330,29 +223,25 @@ impl Client {
             self.process += u64::from(self.clients);
         }
     }
-
-    pub fn kind(&self) -> WorkloadKind {
-        self.kind
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use protocol::{NodeId, OpOutput};
+    use check::models::kv::{KvOutput, KvWorkload};
+    use protocol::NodeId;
     use rand_core::SeedableRng;
 
-    fn client(max_redirects: u32) -> Client {
-        let workload = Workload {
-            kind: WorkloadKind::Kv,
+    fn client(max_redirects: u32) -> Client<KvWorkload> {
+        let settings = WorkloadSettings {
             clients: 1,
             rate_per_s: 10.0,
-            mix: BTreeMap::new(),
             keys: 1,
-            timeout: std::time::Duration::from_secs(1),
             max_redirects,
+            ..WorkloadSettings::default()
         };
-        Client::new(0, &workload, WorkloadKind::Kv, ChaCha8Rng::seed_from_u64(1))
+        let workload = KvWorkload::new(&settings.spec(), 0).expect("a valid spec");
+        Client::new(0, &settings, workload, ChaCha8Rng::seed_from_u64(1))
     }
 
     #[test]
@@ -388,7 +277,7 @@ mod tests {
             Some(Action::Send(Request { target: 1, .. }))
         ));
         assert!(
-            c.on_reply(2, req, 0, Ok(OpOutput::Done), RequestId(9), 3, &mut history)
+            c.on_reply(2, req, 0, Ok(KvOutput::Done), RequestId(9), 3, &mut history)
                 .is_none(),
             "a late reply to the abandoned attempt changes nothing"
         );
@@ -398,14 +287,5 @@ mod tests {
         ));
         assert_eq!(history.len(), 2, "one invocation, one failure");
         assert_eq!(history[1].kind, EventKind::Fail);
-    }
-
-    #[test]
-    fn push_decimal_formats_like_display() {
-        for n in [0, 1, 9, 10, 42, 1_000_000, u64::MAX] {
-            let mut s = String::from("x");
-            push_decimal(&mut s, n);
-            assert_eq!(s, format!("x{n}"));
-        }
     }
 }

@@ -1,25 +1,39 @@
-//! The madsim harness: runs a sans-IO system under a scenario, deterministically per seed.
+//! The madsim harness: runs any [`protocol::System`] under a scenario, deterministically
+//! per seed. It names no system: everything it knows of one, the system says.
 //!
-//! - [`bench`]: speed of the standard workload against raw madsim.
-//! - [`world`]: shared run state, per-endpoint mailboxes, the thin driver, and the world
-//!   moving madsim's clock from one event to the next.
+//! One run flows one way: [`run::prepare`] (scenario and system: configuration, shape,
+//! workload, promises) → [`run::simulate`] (history, final states, typed trace) →
+//! [`judge::judge`] → [`summary`] (verdicts over seeds, text).
+//!
+//! - [`run`]: preparing a scenario for a system, and one simulated run.
+//! - [`world`]: the shared state of a run behind methods: nodes, clients, faults, the
+//!   end of a run; the world moves madsim's clock from one event to the next.
+//! - [`driver`]: the thin task that feeds one endpoint its events.
+//! - [`nemesis`]: the scenario's fault timeline, played on the main task.
+//! - [`mailbox`]: one node's queued events in time order.
 //! - [`agenda`]: when each endpoint's driver must next run.
 //! - [`net`]: latency, loss, duplication, reordering, partitions.
 //! - [`clock`]: per-node offset, drift and jumps.
 //! - [`disk`]: durable store with explicit sync; crashes lose or tear unsynced writes.
-//! - [`client`]: workload generation, redirects, timeouts, history recording.
-//! - [`trace`]: digest, timeline and replay log.
-//! - [`judge`]: which invariants judge which system's final state and history.
-//! - [`run`]: one (scenario, system, seed) run, the nemesis, and the final judgement.
-//! - [`registry`]: system names to types.
-//! - [`summary`]: verdicts over seeds and the canonical text snapshots hold.
+//! - [`client`]: a client's redirects, timeouts and history recording, over the system's
+//!   workload.
+//! - [`trace`]: digest, typed timeline and replay log.
+//! - [`judge`]: the end-of-run judgement: what the harness observed, then the system's
+//!   promises.
+//! - [`registry`]: systems by name for files and command lines; erased run reports.
+//! - [`summary`]: verdicts over seeds, the one rule for what is expected, and the
+//!   canonical text snapshots hold.
+//! - [`bench`]: speed of a workload against raw madsim.
 
 pub mod agenda;
 pub mod bench;
 pub mod client;
 pub mod clock;
 pub mod disk;
+pub mod driver;
 pub mod judge;
+pub mod mailbox;
+pub mod nemesis;
 pub mod net;
 pub mod registry;
 pub mod run;
@@ -27,10 +41,7 @@ pub mod summary;
 pub mod trace;
 pub mod world;
 
-pub use registry::{run_system, RunError};
-pub use run::{RunOptions, RunReport};
-
-/// Uniform in `[0, n)` (0 when `n` is 0), by multiply-shift.
-pub fn rand_below(rng: &mut impl rand_core::RngCore, n: u64) -> u64 {
-    ((u128::from(rng.next_u64()) * u128::from(n)) >> 64) as u64
-}
+pub use judge::{judge, Judgement, DEFAULT_BUDGET};
+pub use registry::{PreparedRun, RecordedHistory, Registry, RunReport};
+pub use run::{prepare, run, simulate, Prepared, Refused, Run, RunError, RunOptions};
+pub use world::Simulation;

@@ -1,103 +1,226 @@
-//! System names to types: the one place that knows every system, so scenario files and
-//! the CLI can name them.
+//! Systems by name, for whatever takes a name from outside (scenario files, the command
+//! line, a folder of scenarios): each registered type describes itself, and the registry
+//! only keeps them in order. An unknown name is an error value.
+//!
+//! Runs through the registry are erased to a [`RunReport`]; a test that knows its system
+//! uses [`crate::run::run`] and keeps the typed history and states.
 
-use crate::run::{run, RunOptions, RunReport, SimNode};
-use protocol::{ParamError, Params};
-use scenario::{Scenario, WorkloadKind};
-use std::fmt;
+use crate::judge::{judge, DEFAULT_BUDGET};
+use crate::run::{prepare, simulate, Prepared, RunError, RunOptions};
+use crate::trace::{Mark, Stats};
+use protocol::{Fnv, History, InvariantId, NodeId, Op, System, Undecided, Violation};
+use scenario::{Catalog, Scenario, SystemInfo};
+use std::any::Any;
+use std::collections::BTreeSet;
+use std::marker::PhantomData;
 
-/// A run that could not start: the scenario's parameters for the system are wrong.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RunError {
-    pub scenario: String,
-    pub system: String,
-    pub error: ParamError,
+/// The systems a command line or a scenario folder can name.
+pub struct Registry {
+    entries: Vec<Box<dyn Entry>>,
+    /// The command that replays a run, before ` replay FILE --system S --seed K`.
+    replay_command: String,
 }
 
-impl fmt::Display for RunError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}: params.{}: {}",
-            self.scenario, self.system, self.error
+impl Default for Registry {
+    fn default() -> Registry {
+        Registry::new()
+    }
+}
+
+impl Registry {
+    pub fn new() -> Registry {
+        Registry {
+            entries: Vec::new(),
+            replay_command: "cargo run --release --".to_string(),
+        }
+    }
+
+    /// Adds `S` (after those already added: matrices list systems in this order).
+    pub fn with<S: System>(mut self) -> Registry {
+        assert!(
+            self.entries.iter().all(|e| e.info().name != S::NAME),
+            "{} registered twice",
+            S::NAME
+        );
+        self.entries.push(Box::new(Typed::<S>(PhantomData)));
+        self
+    }
+
+    /// How a reproduce line starts: `cargo run --release --` (the default) or the user's
+    /// own binary.
+    pub fn with_replay_command(mut self, command: impl Into<String>) -> Registry {
+        self.replay_command = command.into();
+        self
+    }
+
+    pub fn names(&self) -> Vec<&'static str> {
+        self.entries.iter().map(|e| e.info().name).collect()
+    }
+
+    /// What scenario files may name, for the parser.
+    pub fn catalog(&self) -> Catalog {
+        Catalog::new(self.entries.iter().map(|e| e.info()).collect())
+    }
+
+    /// Prepares `sc` for the system named `system`.
+    pub fn prepare(&self, system: &str, sc: &Scenario) -> Result<Box<dyn PreparedRun>, RunError> {
+        let entry = self
+            .entries
+            .iter()
+            .find(|e| e.info().name == system)
+            .ok_or_else(|| RunError::UnknownSystem {
+                name: system.to_string(),
+                known: self.names(),
+            })?;
+        entry.prepare(sc)
+    }
+
+    /// Prepares and runs `system` on `sc` with `seed`.
+    pub fn run(
+        &self,
+        system: &str,
+        sc: &Scenario,
+        seed: u64,
+        opts: &RunOptions,
+    ) -> Result<RunReport, RunError> {
+        Ok(self.prepare(system, sc)?.run(seed, opts))
+    }
+
+    /// The one command that reproduces a run, readable log included.
+    pub fn reproduce(&self, sc: &Scenario, system: &str, seed: u64) -> String {
+        format!(
+            "{} replay {} --system {system} --seed {seed}",
+            self.replay_command,
+            display_path(&sc.path)
         )
     }
 }
 
-impl std::error::Error for RunError {}
-
-/// Every system, in the order matrices list them.
-pub const SYSTEMS: &[&str] = systems::NAMES;
-
-/// How many nodes the system runs for a scenario of `nodes` replicas: term-bully adds
-/// its monitor as the highest id.
-pub fn cluster_size(system: &str, nodes: u32) -> u32 {
-    match system {
-        "term-bully" => nodes + 1,
-        _ => nodes,
+/// A scenario's path as a user at the workspace root types it: files in a
+/// `sim-scenarios` folder print as `sim-scenarios/NAME.toml` wherever the process runs,
+/// so snapshots do not depend on the checkout's location.
+pub fn display_path(path: &std::path::Path) -> String {
+    let parent_is_scenarios = path
+        .parent()
+        .and_then(|p| p.file_name())
+        .is_some_and(|n| n == "sim-scenarios");
+    match (parent_is_scenarios, path.file_name()) {
+        (true, Some(name)) => format!("sim-scenarios/{}", name.to_string_lossy()),
+        _ => path.display().to_string(),
     }
 }
 
-/// The workload a system serves when a scenario asks for its native one.
-pub fn native_workload(system: &str) -> WorkloadKind {
-    match system {
-        "bully" | "term-bully" => WorkloadKind::Set,
-        _ => WorkloadKind::Kv,
+/// A registered system, its type erased.
+trait Entry: Send + Sync {
+    fn info(&self) -> SystemInfo;
+    fn prepare(&self, sc: &Scenario) -> Result<Box<dyn PreparedRun>, RunError>;
+}
+
+struct Typed<S>(PhantomData<fn() -> S>);
+
+impl<S: System> Entry for Typed<S> {
+    fn info(&self) -> SystemInfo {
+        SystemInfo::of::<S>()
+    }
+
+    fn prepare(&self, sc: &Scenario) -> Result<Box<dyn PreparedRun>, RunError> {
+        Ok(Box::new(prepare::<S>(sc)?))
     }
 }
 
-fn go<N>(sc: &Scenario, system: &str, seed: u64, opts: &RunOptions) -> Result<RunReport, RunError>
-where
-    N: SimNode,
-{
-    let empty = Params::new();
-    let params = sc.params.get(system).unwrap_or(&empty);
-    let config = N::config(params).map_err(|error| RunError {
-        scenario: sc.path.display().to_string(),
-        system: system.to_string(),
-        error,
-    })?;
-    if system == "fragment-failover" && sc.nodes != 3 {
-        return Err(RunError {
-            scenario: sc.path.display().to_string(),
-            system: system.to_string(),
-            error: ParamError {
-                name: "nodes".into(),
-                value: sc.nodes.to_string(),
-                expected: "3 (the design has exactly a master and two replicas)".into(),
-            },
-        });
-    }
-    let kind = match sc.workload.kind {
-        WorkloadKind::Native => native_workload(system),
-        k => k,
-    };
-    Ok(run::<N>(
-        sc,
-        system,
-        kind,
-        config,
-        seed,
-        cluster_size(system, sc.nodes) as usize,
-        opts,
-    ))
+/// A scenario prepared for one system, ready to run any seed.
+pub trait PreparedRun {
+    fn system(&self) -> &'static str;
+    fn scenario(&self) -> &Scenario;
+    /// Simulates `seed` and judges it within the default budget.
+    fn run(&self, seed: u64, opts: &RunOptions) -> RunReport;
 }
 
-/// Runs `system` (a name from [`SYSTEMS`]) on `sc` with `seed`.
-pub fn run_system(
-    system: &str,
-    sc: &Scenario,
-    seed: u64,
-    opts: &RunOptions,
-) -> Result<RunReport, RunError> {
-    match system {
-        "raft" => go::<systems::raft::Raft>(sc, system, seed, opts),
-        "bully" => go::<systems::bully::Bully>(sc, system, seed, opts),
-        "quorum-kv" => go::<systems::quorum_kv::QuorumKv>(sc, system, seed, opts),
-        "term-bully" => go::<systems::term_bully::TermBully>(sc, system, seed, opts),
-        "fragment-failover" => {
-            go::<systems::fragment_failover::FragmentFailover>(sc, system, seed, opts)
+impl<S: System> PreparedRun for Prepared<S> {
+    fn system(&self) -> &'static str {
+        S::NAME
+    }
+
+    fn scenario(&self) -> &Scenario {
+        &self.scenario
+    }
+
+    fn run(&self, seed: u64, opts: &RunOptions) -> RunReport {
+        let o = simulate(self, seed, opts);
+        let j = judge(self, &o, DEFAULT_BUDGET);
+        RunReport {
+            system: S::NAME,
+            seed,
+            digest: o.digest,
+            violations: j.violations,
+            undecided: j.undecided,
+            timeline: o.timeline,
+            timeline_dropped: o.timeline_dropped,
+            log: o.log,
+            stats: o.stats,
+            final_digests: o.finals.iter().map(|(n, s)| (*n, Fnv::digest(s))).collect(),
+            history: Box::new(o.history),
+            end_ns: o.end_ns,
         }
-        other => panic!("unknown system {other:?}: scenario validation admits only {SYSTEMS:?}"),
+    }
+}
+
+/// Everything a run produced and how it was judged, whatever the system.
+pub struct RunReport {
+    pub system: &'static str,
+    pub seed: u64,
+    pub digest: u64,
+    pub violations: Vec<Violation>,
+    pub undecided: Vec<Undecided>,
+    /// Faults and role changes, with their simulated times.
+    pub timeline: Vec<(u64, Mark)>,
+    pub timeline_dropped: usize,
+    pub log: Vec<String>,
+    pub stats: Stats,
+    /// Each live replica's final data, as a digest.
+    pub final_digests: Vec<(NodeId, u64)>,
+    pub history: Box<dyn RecordedHistory>,
+    pub end_ns: u64,
+}
+
+impl RunReport {
+    pub fn violated(&self) -> BTreeSet<InvariantId> {
+        self.violations.iter().map(|v| v.invariant).collect()
+    }
+}
+
+/// A run's history, whatever its operations: what summaries count, the Jepsen EDN form,
+/// and the typed history for whoever knows the type.
+pub trait RecordedHistory: Send {
+    fn events(&self) -> usize;
+    /// Completions of each kind: (ok, fail, info).
+    fn outcomes(&self) -> (usize, usize, usize);
+    /// When each acknowledged write completed, in history order.
+    fn acknowledged_writes_ns(&self) -> Vec<u64>;
+    /// As Jepsen EDN, one operation map per line.
+    fn to_edn(&self) -> String;
+    /// The typed history (`History<O>` of the system's operations).
+    fn as_any(&self) -> &dyn Any;
+}
+
+impl<O: Op> RecordedHistory for History<O> {
+    fn events(&self) -> usize {
+        self.events.len()
+    }
+
+    fn outcomes(&self) -> (usize, usize, usize) {
+        History::outcomes(self)
+    }
+
+    fn acknowledged_writes_ns(&self) -> Vec<u64> {
+        History::acknowledged_writes_ns(self)
+    }
+
+    fn to_edn(&self) -> String {
+        check::history::to_edn(self)
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
     }
 }

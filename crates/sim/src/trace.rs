@@ -1,7 +1,9 @@
 //! What happened in a run: a digest of every event (the determinism fingerprint), a
-//! compact timeline for snapshots (faults, role and term changes, write counts), and, in
-//! replay mode, a readable line per event.
+//! typed timeline (faults, role and term changes) rendered to text only for output, and,
+//! in replay mode, a readable line per event.
 
+use protocol::{NodeId, Role, Term};
+use std::fmt;
 use std::hash::{Hash, Hasher};
 
 /// Timeline entries kept for a summary; a run that flaps beyond this is summarised.
@@ -58,12 +60,117 @@ impl Hasher for Mix {
     }
 }
 
+/// One entry of a run's timeline: something the nemesis did, or a node's role or term
+/// changing.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Mark {
+    Crash {
+        node: NodeId,
+        unsynced_lost: usize,
+    },
+    Restart {
+        node: NodeId,
+    },
+    Pause {
+        node: NodeId,
+    },
+    Resume {
+        node: NodeId,
+    },
+    Isolate {
+        nodes: Vec<NodeId>,
+    },
+    /// The cluster split in two.
+    Partition {
+        side: Vec<NodeId>,
+        rest: Vec<NodeId>,
+    },
+    /// Packets from `from` to `to` dropped (a lone node on one side is not named on the
+    /// other too).
+    Cut {
+        from: Vec<NodeId>,
+        to: Vec<NodeId>,
+    },
+    Heal,
+    ClockJump {
+        nodes: Vec<NodeId>,
+        by_ns: i64,
+    },
+    Loss {
+        rate: f64,
+    },
+    /// Clients stop, the network heals, every node runs again.
+    Quiesce,
+    /// A node's role or term changed.
+    Role {
+        node: NodeId,
+        role: Role,
+        term: Option<Term>,
+    },
+}
+
+impl Mark {
+    /// Whether the nemesis (or the quiesce phase) made it, as opposed to a node.
+    pub fn is_fault(&self) -> bool {
+        !matches!(self, Mark::Role { .. })
+    }
+}
+
+fn nodes(ids: &[NodeId]) -> String {
+    ids.iter()
+        .map(NodeId::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+impl fmt::Display for Mark {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Mark::Crash {
+                node,
+                unsynced_lost: 0,
+            } => write!(f, "crash {node}"),
+            Mark::Crash {
+                node,
+                unsynced_lost,
+            } => write!(f, "crash {node} ({unsynced_lost} unsynced writes lost)"),
+            Mark::Restart { node } => write!(f, "restart {node}"),
+            Mark::Pause { node } => write!(f, "pause {node}"),
+            Mark::Resume { node } => write!(f, "resume {node}"),
+            Mark::Isolate { nodes: ids } => write!(f, "isolate {}", nodes(ids)),
+            Mark::Partition { side, rest } => {
+                write!(f, "partition {} | {}", nodes(side), nodes(rest))
+            }
+            Mark::Cut { from, to } => write!(f, "cut {} -> {}", nodes(from), nodes(to)),
+            Mark::Heal => f.write_str("heal"),
+            Mark::ClockJump { nodes: ids, by_ns } => {
+                let sign = if *by_ns < 0 { "-" } else { "+" };
+                write!(
+                    f,
+                    "clock {} {sign}{}",
+                    nodes(ids),
+                    fmt_time(by_ns.unsigned_abs())
+                )
+            }
+            Mark::Loss { rate } => write!(f, "loss {rate}"),
+            Mark::Quiesce => f.write_str("quiesce: clients stop, network heals, nodes restart"),
+            Mark::Role { node, role, term } => {
+                write!(f, "{node} {role}")?;
+                match term {
+                    Some(t) => write!(f, " {t}"),
+                    None => Ok(()),
+                }
+            }
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct Trace {
     digest: Mix,
-    /// (simulated ns, text): faults and role changes, for summaries.
-    pub timeline: Vec<(u64, String)>,
-    pub timeline_dropped: usize,
+    /// (simulated ns, entry): faults and role changes, for summaries.
+    timeline: Vec<(u64, Mark)>,
+    timeline_dropped: usize,
     /// Every event as a line with its simulated time, only when replaying. Clients'
     /// steps are logged when the world runs them, which can be ahead of the clock (see
     /// `world`), so [`Trace::take_log`] puts the lines in time order.
@@ -127,16 +234,23 @@ impl Trace {
         log.into_iter().map(|(_, line)| line).collect()
     }
 
-    /// A timeline entry; also fed to the digest and the log.
-    pub fn mark(&mut self, now_ns: u64, text: String) {
+    /// A timeline entry; also fed to the digest (as the text it renders to, so the
+    /// digest covers exactly what a reader of the timeline sees) and the log.
+    pub fn mark(&mut self, now_ns: u64, mark: Mark) {
+        let text = mark.to_string();
         self.feed(&[now_ns, text.len() as u64]);
         self.digest.write(text.as_bytes());
-        self.log(now_ns, || text.clone());
+        self.log(now_ns, || text);
         if self.timeline.len() < MAX_TIMELINE {
-            self.timeline.push((now_ns, text));
+            self.timeline.push((now_ns, mark));
         } else {
             self.timeline_dropped += 1;
         }
+    }
+
+    /// The timeline so far, and how many entries past [`MAX_TIMELINE`] were dropped.
+    pub fn take_timeline(&mut self) -> (Vec<(u64, Mark)>, usize) {
+        (std::mem::take(&mut self.timeline), self.timeline_dropped)
     }
 }
 

@@ -36,14 +36,17 @@
 //! - A write to a non-master gets `NotLeader` with the node's current master as hint (the
 //!   design answers 403 without a hint; the hint only saves clients a search).
 //! - A write id (with `unique_ids`) is `cx.random_u64()`, standing for the UUID.
-//! - Operations other than `SetAdd`/`SetRead` are `Rejected`: the design stores documents.
+//! - The client vocabulary is the set's ([`SetOp`]): the design stores documents, and a
+//!   read returns every document's element, so a stored duplicate reads as one.
 //! - A pong that arrives late still counts as a heartbeat (axios would resolve late too).
 //! - Documents are stored under `doc/<seq>`; `seq` restarts above the highest on disk.
 
+use check::invariants::{AllDocumentsEqual, Convergence, Durability, SetSemantics};
+use check::models::set::{Elements, SetOp, SetOutput, SetWorkload};
 use core::time::Duration;
 use protocol::{
-    ClientError, ClientOp, Cx, Disk, Node, NodeId, NodeStatus, OpOutput, ParamError, Params,
-    RequestId, Role, StateView, TimerId,
+    ClientError, Cx, Disk, Node, NodeId, NodeStatus, ParamError, Params, Promises, RequestId, Role,
+    Shape, System, TimerId, WorkloadSpec,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -158,7 +161,7 @@ pub struct Bully {
     next_election: u64,
 }
 
-type BCx<'a> = Cx<'a, Msg, Doc>;
+type BCx<'a> = Cx<'a, Bully>;
 
 impl Bully {
     /// Sends a request built from its number and arms its timeout.
@@ -322,6 +325,8 @@ impl Node for Bully {
     type Msg = Msg;
     type Record = Doc;
     type Config = Config;
+    type Op = SetOp;
+    type State = Elements;
 
     fn config(params: &Params) -> Result<Config, ParamError> {
         const KNOWN: &[&str] = &[
@@ -433,9 +438,9 @@ impl Node for Bully {
         }
     }
 
-    fn on_client(&mut self, cx: &mut BCx<'_>, req: RequestId, op: ClientOp) {
+    fn on_client(&mut self, cx: &mut BCx<'_>, req: RequestId, op: SetOp) {
         match op {
-            ClientOp::SetAdd { element } => {
+            SetOp::Add { element } => {
                 if self.role != NodeRole::Master {
                     let hint = self.current_master.filter(|m| *m != self.id);
                     cx.reply(req, Err(ClientError::NotLeader { hint }));
@@ -444,7 +449,7 @@ impl Node for Bully {
                 let write_id = self.config.unique_ids.then(|| cx.random_u64());
                 let doc = Doc { element, write_id };
                 self.store(cx, doc.clone());
-                cx.reply(req, Ok(OpOutput::Done));
+                cx.reply(req, Ok(SetOutput::Done));
                 let slaves: Vec<NodeId> = cx.peers().collect();
                 for slave in slaves {
                     let pending = Pending::Push {
@@ -455,16 +460,10 @@ impl Node for Bully {
                     self.request(cx, slave, pending, |req| Msg::Replicate { req, doc });
                 }
             }
-            ClientOp::SetRead => {
+            SetOp::Read => {
                 let set = self.docs.iter().map(|d| d.element).collect();
-                cx.reply(req, Ok(OpOutput::Set(set)));
+                cx.reply(req, Ok(SetOutput::Set(set)));
             }
-            other => cx.reply(
-                req,
-                Err(ClientError::Rejected(format!(
-                    "bully stores documents only (set workload), not `{other}`"
-                ))),
-            ),
         }
     }
 
@@ -480,17 +479,42 @@ impl Node for Bully {
         }
     }
 
-    fn state(&self) -> StateView {
+    fn state(&self) -> Elements {
         let mut items: Vec<u64> = self.docs.iter().map(|d| d.element).collect();
         items.sort_unstable();
-        StateView::Elements(items)
+        Elements(items)
+    }
+}
+
+impl System for Bully {
+    const NAME: &'static str = "bully";
+    type Workload = SetWorkload;
+
+    fn workload(
+        _config: &Config,
+        spec: &WorkloadSpec,
+        client: u32,
+    ) -> Result<SetWorkload, ParamError> {
+        SetWorkload::new(spec, client)
+    }
+
+    /// What the seeds claim: acknowledged documents are kept and end up on every node;
+    /// "all documents equal" is seed 01's own `verifyConsistency.js`, which also counts a
+    /// document stored twice; set semantics is what a client of a document store expects.
+    fn promises(_config: &Config, _shape: &Shape) -> Promises<Bully> {
+        vec![
+            Box::new(Durability),
+            Box::new(Convergence),
+            Box::new(AllDocumentsEqual),
+            Box::new(SetSemantics),
+        ]
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use protocol::{replies, sends, Effect, Harness};
+    use protocol::{replies, sends, Cluster, Effect, Harness, InvariantId};
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
@@ -591,7 +615,7 @@ mod tests {
     #[test]
     fn master_acks_before_pushing_and_slaves_refuse_writes() {
         let mut m = master3(&Params::new());
-        let fx = m.client(7, ClientOp::SetAdd { element: 42 });
+        let fx = m.client(7, SetOp::Add { element: 42 });
         let reply_at = fx
             .iter()
             .position(|e| matches!(e, Effect::Reply { .. }))
@@ -602,14 +626,14 @@ mod tests {
             .position(|e| matches!(e, Effect::Send { .. }))
             .unwrap();
         assert!(sync_at < reply_at && reply_at < first_push);
-        assert_eq!(replies(&fx), vec![(RequestId(7), Ok(OpOutput::Done))]);
+        assert_eq!(replies(&fx), vec![(RequestId(7), Ok(SetOutput::Done))]);
         let pushes = replicate_reqs(&fx);
         assert_eq!(pushes.len(), 2);
-        assert_eq!(m.node.state(), StateView::Elements(vec![42]));
+        assert_eq!(m.node.state(), Elements(vec![42]));
 
         let mut s = node(1, &Params::new());
         s.message(3, Msg::NewMaster);
-        let fx = s.client(1, ClientOp::SetAdd { element: 1 });
+        let fx = s.client(1, SetOp::Add { element: 1 });
         assert_eq!(
             replies(&fx),
             vec![(
@@ -624,7 +648,7 @@ mod tests {
     #[test]
     fn failed_push_is_retried_every_5s_and_dropped_after_10_attempts() {
         let mut m = master3(&Params::new());
-        let fx = m.client(1, ClientOp::SetAdd { element: 5 });
+        let fx = m.client(1, SetOp::Add { element: 5 });
         let pushes = replicate_reqs(&fx);
         // Slave 2 acks; slave 1 never does.
         m.message(2, Msg::Replicated { req: pushes[1].1 });
@@ -660,7 +684,7 @@ mod tests {
     #[test]
     fn push_failing_during_a_retry_round_is_lost() {
         let mut m = master3(&Params::new());
-        let fx = m.client(1, ClientOp::SetAdd { element: 5 });
+        let fx = m.client(1, SetOp::Add { element: 5 });
         let p = replicate_reqs(&fx);
         m.message(2, Msg::Replicated { req: p[1].1 });
         m.advance(ms(1000));
@@ -668,7 +692,7 @@ mod tests {
         // Round starts with item 5 in flight; a new write's push to 1 fails meanwhile.
         m.advance(ms(4000));
         let round = replicate_reqs(&m.timer(RETRY_TIMER));
-        let fx = m.client(2, ClientOp::SetAdd { element: 6 });
+        let fx = m.client(2, SetOp::Add { element: 6 });
         let p = replicate_reqs(&fx);
         m.message(2, Msg::Replicated { req: p[1].1 });
         m.advance(ms(500));
@@ -697,11 +721,11 @@ mod tests {
         );
         // The ack was lost, the master retried.
         s.message(3, Msg::Replicate { req: 4, doc });
-        assert_eq!(s.node.state(), StateView::Elements(vec![9, 9]));
-        let fx = s.client(1, ClientOp::SetRead);
+        assert_eq!(s.node.state(), Elements(vec![9, 9]));
+        let fx = s.client(1, SetOp::Read);
         assert_eq!(
             replies(&fx),
-            vec![(RequestId(1), Ok(OpOutput::Set([9].into_iter().collect())))]
+            vec![(RequestId(1), Ok(SetOutput::Set([9].into_iter().collect())))]
         );
     }
 
@@ -728,7 +752,7 @@ mod tests {
             },
         );
         assert_eq!(sends(&fx2), vec![(NodeId(3), Msg::Replicated { req: 1 })]);
-        assert_eq!(s.node.state(), StateView::Elements(vec![9]));
+        assert_eq!(s.node.state(), Elements(vec![9]));
         // Restart: documents come back from disk, memory (master, queue) does not.
         let disk: Disk<Doc> = fx
             .iter()
@@ -739,7 +763,7 @@ mod tests {
             .collect();
         let mut r = Harness::<Bully>::new(1, 3, &params);
         r.start(&disk);
-        assert_eq!(r.node.state(), StateView::Elements(vec![9]));
+        assert_eq!(r.node.state(), Elements(vec![9]));
         assert_eq!(r.node.current_master, None);
     }
 
@@ -760,5 +784,64 @@ mod tests {
         let mut m = master3(&Params::new());
         m.message(1, Msg::NewMaster);
         assert_eq!(m.node.status().role, Role::Follower);
+    }
+
+    #[test]
+    fn a_cluster_elects_the_highest_id_replicates_and_fails_over() {
+        let mut c = Cluster::<Bully>::new(3, &Params::new());
+        c.run_for(ms(2500));
+        assert_eq!(c.leaders(), [3]);
+        c.client(3, 1, SetOp::Add { element: 42 });
+        c.run_for(ms(100));
+        assert_eq!(c.reply(1), Some(&Ok(SetOutput::Done)));
+        for id in 1..=3 {
+            assert_eq!(c.node(id).state(), Elements(vec![42]), "n{id}");
+        }
+        let redirect = ClientError::NotLeader {
+            hint: Some(NodeId(3)),
+        };
+        c.client(1, 2, SetOp::Add { element: 7 });
+        assert_eq!(c.reply(2), Some(&Err(redirect)));
+
+        // The master dies: the next highest id takes over once heartbeats go missing.
+        c.crash(3, 0);
+        c.run_for(ms(10_000));
+        assert_eq!(c.leaders(), [2]);
+        // Back up, 3 runs its initial election again and 2 obeys: no terms to refuse it.
+        c.restart(3);
+        c.run_for(ms(2500));
+        assert_eq!(c.leaders(), [3]);
+        assert_eq!(
+            c.node(3).state(),
+            Elements(vec![42]),
+            "its document was synced"
+        );
+    }
+
+    #[test]
+    fn describes_itself_as_the_seeds_document_store() {
+        assert_eq!(Bully::NAME, "bully");
+        let config = Bully::config(&Params::new()).unwrap();
+        let shape = Bully::shape(&config, 3).unwrap();
+        assert_eq!(
+            shape,
+            Shape {
+                replicas: 3,
+                extra: 0
+            }
+        );
+        let ids: Vec<InvariantId> = Bully::promises(&config, &shape)
+            .iter()
+            .map(|i| i.id())
+            .collect();
+        assert_eq!(
+            ids,
+            vec![
+                InvariantId::DURABILITY,
+                InvariantId::CONVERGENCE,
+                InvariantId::REPLICA_CONSISTENCY,
+                InvariantId::SET
+            ]
+        );
     }
 }

@@ -24,7 +24,8 @@
 //!   2,000,000); rider ids are the client's keys.
 //!
 //! Choices where the design is silent:
-//! - The cluster is exactly nodes 1, 2 and 3 (the design's three VMs); other sizes panic.
+//! - The cluster is exactly nodes 1, 2 and 3 (the design's three VMs): the system's shape
+//!   refuses any other size, and a node built in another cluster panics.
 //! - Roles live in each process: nodes 2 and 3 run the health check themselves and route
 //!   writes by their own view; a node asked for a write it does not take answers
 //!   `NotLeader` with the node it believes takes it.
@@ -54,10 +55,12 @@
 //!   transaction, so transactions never interleave. `Append`/`Cas` are not in the design's
 //!   API → `Rejected`.
 
+use check::invariants::{durability, replica_consistency};
+use check::models::kv::{KvOp, KvOutput, KvState, KvWorkload};
 use core::time::Duration;
 use protocol::{
-    ClientError, ClientOp, Cx, Disk, Node, NodeId, NodeStatus, OpOutput, ParamError, Params,
-    RequestId, Role, StateView, TimerId,
+    ClientError, Cx, Disk, Finals, Invariant, InvariantId, Node, NodeId, NodeStatus, ParamError,
+    Params, Promises, RequestId, Role, Shape, System, TimerId, Undecided, Violation, WorkloadSpec,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -181,7 +184,7 @@ pub struct FragmentFailover {
     pending: BTreeMap<u64, (NodeId, Pending)>,
 }
 
-type FCx<'a> = Cx<'a, Msg, Record>;
+type FCx<'a> = Cx<'a, FragmentFailover>;
 
 /// The `courier=` field of an encoded rider value.
 pub fn courier_of(value: &str) -> &str {
@@ -417,6 +420,8 @@ impl Node for FragmentFailover {
     type Msg = Msg;
     type Record = Record;
     type Config = Config;
+    type Op = KvOp;
+    type State = KvState;
 
     fn config(params: &Params) -> Result<Config, ParamError> {
         const KNOWN: &[&str] = &[
@@ -531,27 +536,27 @@ impl Node for FragmentFailover {
         }
     }
 
-    fn on_client(&mut self, cx: &mut FCx<'_>, req: RequestId, op: ClientOp) {
+    fn on_client(&mut self, cx: &mut FCx<'_>, req: RequestId, op: KvOp) {
         match op {
-            ClientOp::Get { key } => {
+            KvOp::Get { key } => {
                 let value = self.rows.get(&key).map(|r| r.value.clone());
                 cx.reply(
                     req,
-                    Ok(OpOutput::Value {
+                    Ok(KvOutput::Value {
                         value,
                         version: None,
                     }),
                 );
             }
-            ClientOp::Put { key, value } => {
+            KvOp::Put { key, value } => {
                 if let Some(owner) = self.write_owner(courier_of(&value)) {
                     cx.reply(req, Err(ClientError::NotLeader { hint: Some(owner) }));
                     return;
                 }
                 self.write(cx, key, Some(value));
-                cx.reply(req, Ok(OpOutput::Done));
+                cx.reply(req, Ok(KvOutput::Done));
             }
-            ClientOp::Delete { key } => {
+            KvOp::Delete { key } => {
                 let Some(row) = self.rows.get(&key) else {
                     cx.reply(req, Err(ClientError::Rejected("rider not found".into())));
                     return;
@@ -561,7 +566,7 @@ impl Node for FragmentFailover {
                     return;
                 }
                 self.write(cx, key, None);
-                cx.reply(req, Ok(OpOutput::Done));
+                cx.reply(req, Ok(KvOutput::Done));
             }
             other => cx.reply(
                 req,
@@ -591,13 +596,113 @@ impl Node for FragmentFailover {
         }
     }
 
-    fn state(&self) -> StateView {
-        StateView::Kv(
+    fn state(&self) -> KvState {
+        KvState(
             self.rows
                 .iter()
                 .map(|(k, r)| (k.clone(), r.value.clone()))
                 .collect(),
         )
+    }
+}
+
+impl System for FragmentFailover {
+    const NAME: &'static str = "fragment-failover";
+    type Workload = KvWorkload;
+
+    /// The design is three VMs, and its roles are fixed node ids (master 1, JNT 2,
+    /// others 3): no other size means anything.
+    fn shape(_config: &Config, replicas: u32) -> Result<Shape, ParamError> {
+        if replicas != 3 {
+            return Err(ParamError {
+                name: "nodes".into(),
+                value: replicas.to_string(),
+                expected: "3 (the design has exactly a master and two replicas)".into(),
+            });
+        }
+        Ok(Shape { replicas, extra: 0 })
+    }
+
+    fn workload(
+        _config: &Config,
+        spec: &WorkloadSpec,
+        client: u32,
+    ) -> Result<KvWorkload, ParamError> {
+        KvWorkload::new(spec, client)
+    }
+
+    /// The design's own notion of a replica: node 1 holds everything, nodes 2 and 3 one
+    /// fragment each, so every node holding the same data (convergence) is not promised.
+    fn promises(_config: &Config, _shape: &Shape) -> Promises<FragmentFailover> {
+        vec![Box::new(FragmentDurability), Box::new(FragmentConsistency)]
+    }
+}
+
+/// The fragment a rider's row belongs to, by its courier: the node that takes its writes
+/// in failover, and so the one whose value counts when fragments disagree.
+fn fragment_owner(value: &str) -> NodeId {
+    FragmentFailover::failover_owner(courier_of(value))
+}
+
+/// A live node's final data, as [`Finals::states`] lists it.
+type Replica = (NodeId, KvState);
+
+/// Node 1's final state, if it is live, and the fragments (every other live node's).
+fn master_and_fragments(states: &[Replica]) -> (Option<&Replica>, Vec<Replica>) {
+    let master = states.iter().find(|(n, _)| *n == MASTER);
+    let fragments = states
+        .iter()
+        .filter(|(n, _)| *n != MASTER)
+        .cloned()
+        .collect();
+    (master, fragments)
+}
+
+/// Durability as seed 05's design reads its data: no acknowledged write is missing from
+/// node 1, nor from nodes 2 and 3 combined (the design's reads "fallback to Node 2+3
+/// merge", so the fragments together are one replica, named "n2+n3"). Judging each
+/// fragment alone would report every write of the other fragment as lost.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FragmentDurability;
+
+impl Invariant<KvOp, KvState> for FragmentDurability {
+    fn id(&self) -> InvariantId {
+        InvariantId::DURABILITY
+    }
+
+    fn check(&self, run: &Finals<'_, KvOp, KvState>) -> Result<Vec<Violation>, Undecided> {
+        let (master, fragments) = master_and_fragments(run.states);
+        let (combined, _) = replica_consistency::combine(&fragments, fragment_owner);
+        let combined = KvState(combined);
+        let mut views: Vec<(String, &KvState)> = Vec::new();
+        if let Some((n, s)) = master {
+            views.push((n.to_string(), s));
+        }
+        let names: Vec<String> = fragments.iter().map(|(n, _)| n.to_string()).collect();
+        views.push((names.join("+"), &combined));
+        Ok(durability::kv_views(run.history, &views))
+    }
+}
+
+/// Seed 05's own consistency check, "Node 1 data matches Node 2+3 combined": node 1
+/// equals the union of the fragments, and no key is held differently by two fragments.
+/// Judged only while node 1 is live: without it there is nothing to compare against.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FragmentConsistency;
+
+impl Invariant<KvOp, KvState> for FragmentConsistency {
+    fn id(&self) -> InvariantId {
+        InvariantId::REPLICA_CONSISTENCY
+    }
+
+    fn check(&self, run: &Finals<'_, KvOp, KvState>) -> Result<Vec<Violation>, Undecided> {
+        let (master, fragments) = master_and_fragments(run.states);
+        Ok(master
+            .and_then(|m| {
+                replica_consistency::master_matches_fragments(m, &fragments, fragment_owner)
+            })
+            .into_iter()
+            .collect())
     }
 }
 
@@ -616,8 +721,8 @@ mod tests {
         h
     }
 
-    fn put(rider: &str, value: &str) -> ClientOp {
-        ClientOp::Put {
+    fn put(rider: &str, value: &str) -> KvOp {
+        KvOp::Put {
             key: rider.into(),
             value: value.into(),
         }
@@ -669,7 +774,7 @@ mod tests {
             let fx = n1.client(i as u64, put(&format!("r{i}"), &format!("courier={c}")));
             assert_eq!(
                 replies(&fx),
-                vec![(RequestId(i as u64), Ok(OpOutput::Done))]
+                vec![(RequestId(i as u64), Ok(KvOutput::Done))]
             );
         }
         // Node 2 asks for JNT logs: the first two of the three, oldest first.
@@ -767,7 +872,7 @@ mod tests {
         assert_eq!(n2.node.status().role, Role::Leader);
 
         let fx = n2.client(1, put("r", "courier=JNT;name=Ann"));
-        assert_eq!(replies(&fx), vec![(RequestId(1), Ok(OpOutput::Done))]);
+        assert_eq!(replies(&fx), vec![(RequestId(1), Ok(KvOutput::Done))]);
         // Node 2's log ids come from its own range.
         assert_eq!(
             n2.node.log.keys().copied().collect::<Vec<_>>(),
@@ -787,7 +892,7 @@ mod tests {
         let mut n3 = node(3, &Params::new());
         fail_health(&mut n3, 3);
         let fx = n3.client(3, put("s", "courier=LBCD"));
-        assert_eq!(replies(&fx), vec![(RequestId(3), Ok(OpOutput::Done))]);
+        assert_eq!(replies(&fx), vec![(RequestId(3), Ok(KvOutput::Done))]);
         let fx = n3.client(4, put("t", "courier=JNT"));
         assert_eq!(
             replies(&fx),
@@ -861,7 +966,7 @@ mod tests {
         // r: node 2's later write lost to node 1's skewed stamp; q: node 2's won.
         assert_eq!(
             n1.node.state(),
-            StateView::Kv(
+            KvState(
                 [
                     ("q".to_string(), "courier=JNT;v=new".to_string()),
                     ("r".to_string(), "courier=JNT;v=old".to_string())
@@ -890,5 +995,108 @@ mod tests {
             again.node.log.keys().copied().collect::<Vec<_>>(),
             vec![1, 2]
         );
+    }
+
+    #[test]
+    fn describes_itself_as_exactly_three_nodes_judged_by_fragments() {
+        assert_eq!(FragmentFailover::NAME, "fragment-failover");
+        let config = FragmentFailover::config(&Params::new()).unwrap();
+        let err = FragmentFailover::shape(&config, 5).unwrap_err();
+        assert_eq!(err.name, "nodes");
+        assert_eq!(err.value, "5");
+        let shape = FragmentFailover::shape(&config, 3).unwrap();
+        assert_eq!(
+            shape,
+            Shape {
+                replicas: 3,
+                extra: 0
+            }
+        );
+        let ids: Vec<InvariantId> = FragmentFailover::promises(&config, &shape)
+            .iter()
+            .map(|i| i.id())
+            .collect();
+        assert_eq!(
+            ids,
+            vec![InvariantId::DURABILITY, InvariantId::REPLICA_CONSISTENCY]
+        );
+    }
+
+    fn kv(pairs: &[(&str, &str)]) -> KvState {
+        KvState(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    /// Each put invoked and acknowledged in turn by one process.
+    fn acked_puts(puts: &[(&str, &str)]) -> protocol::History<KvOp> {
+        let mut events = Vec::new();
+        for (rider, value) in puts {
+            for (kind, output) in [
+                (protocol::EventKind::Invoke, None),
+                (protocol::EventKind::Ok, Some(KvOutput::Done)),
+            ] {
+                events.push(protocol::Event {
+                    process: 0,
+                    kind,
+                    op: put(rider, value),
+                    output,
+                    time_ns: 10 * events.len() as u64,
+                });
+            }
+        }
+        protocol::History { events }
+    }
+
+    fn judge(history: &protocol::History<KvOp>, states: &[(NodeId, KvState)]) -> Vec<Violation> {
+        let run = Finals {
+            history,
+            states,
+            clients: 1,
+            budget: protocol::Budget {
+                time: Duration::from_secs(1),
+            },
+        };
+        let mut out = FragmentDurability.check(&run).unwrap();
+        out.extend(FragmentConsistency.check(&run).unwrap());
+        out
+    }
+
+    #[test]
+    fn fragments_are_judged_together_against_node_1() {
+        let (jnt, lbcd) = ("courier=JNT;v=1", "courier=LBCD;v=2");
+        let history = acked_puts(&[("a", jnt), ("b", lbcd)]);
+        let whole = kv(&[("a", jnt), ("b", lbcd)]);
+        // Disjoint fragments that together equal node 1: nothing lost, consistent.
+        let healthy = [
+            (MASTER, whole.clone()),
+            (JNT_NODE, kv(&[("a", jnt)])),
+            (OTHERS_NODE, kv(&[("b", lbcd)])),
+        ];
+        assert_eq!(judge(&history, &healthy), vec![]);
+
+        // Node 3 lost its fragment's write: lost from "n2+n3", and node 1 differs.
+        let lost = [
+            (MASTER, whole),
+            (JNT_NODE, kv(&[("a", jnt)])),
+            (OTHERS_NODE, kv(&[])),
+        ];
+        let found = judge(&history, &lost);
+        let ids: Vec<InvariantId> = found.iter().map(|v| v.invariant).collect();
+        assert_eq!(
+            ids,
+            vec![InvariantId::DURABILITY, InvariantId::REPLICA_CONSISTENCY]
+        );
+        assert!(found[0].detail.starts_with("n2+n3: "), "{}", found[0]);
+
+        // Without node 1 there is nothing to compare the fragments with.
+        let no_master = [
+            (JNT_NODE, kv(&[("a", jnt)])),
+            (OTHERS_NODE, kv(&[("b", lbcd)])),
+        ];
+        assert_eq!(judge(&history, &no_master), vec![]);
     }
 }

@@ -22,7 +22,7 @@
 //!   (peers in id order, then local), otherwise the local value. `read_your_writes` reads
 //!   `pendingWrites`, which nothing ever fills: it is the local value.
 //! - `version` in `/internal/get` is 1 when the key exists, 0 otherwise: not a version, so
-//!   `OpOutput::Value` carries `version: None`.
+//!   `KvOutput::Value` carries `version: None`.
 //!
 //! Choices where the design is silent:
 //! - The TypeScript election sorts `[nodeId, ...peers]` where peers are URLs, so no node
@@ -33,7 +33,7 @@
 //! - A JS timer fires a little after its due time, so the election check is
 //!   `since >= election_timeout` (a strict `>` would always miss the check that falls
 //!   exactly on the deadline in simulation).
-//! - Consistency is per request in the design (`?consistency=`); `ClientOp::Get` has no
+//! - Consistency is per request in the design (`?consistency=`); `KvOp::Get` has no
 //!   such field, so `read_consistency` applies to every read.
 //! - Put answers: quorum achieved → `Done`; not achieved → `Indeterminate` (applied on the
 //!   leader, answered 200 with `achievedQuorum: false`). A non-leader answers 503 with
@@ -44,10 +44,12 @@
 //!   versions "newer" cannot be known, so the first value found is taken as newest; the
 //!   repair is applied unconditionally (no term check).
 
+use check::invariants::{Convergence, Durability, Linearizability, Sessions};
+use check::models::kv::{KvModel, KvOp, KvOutput, KvState, KvWorkload};
 use core::time::Duration;
 use protocol::{
-    ClientError, ClientOp, Cx, Disk, Instant, Node, NodeId, NodeStatus, OpOutput, ParamError,
-    Params, RequestId, Role, StateView, Term, TimerId,
+    ClientError, Cx, Disk, Instant, Node, NodeId, NodeStatus, ParamError, Params, Promises,
+    RequestId, Role, Shape, System, Term, TimerId, WorkloadSpec,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -152,7 +154,7 @@ pub struct QuorumKv {
     next_op: u64,
 }
 
-type QCx<'a> = Cx<'a, Msg, ()>;
+type QCx<'a> = Cx<'a, QuorumKv>;
 
 impl QuorumKv {
     /// Sends one request per peer and opens an op that settles when all have answered or
@@ -248,9 +250,9 @@ impl QuorumKv {
             } => {
                 let Some(client) = client else { return };
                 let result = match delete_existed {
-                    Some(true) => Ok(OpOutput::Done),
+                    Some(true) => Ok(KvOutput::Done),
                     Some(false) => Err(ClientError::Rejected("key not found".into())),
-                    None if acks + 1 >= self.config.w => Ok(OpOutput::Done),
+                    None if acks + 1 >= self.config.w => Ok(KvOutput::Done),
                     None => Err(ClientError::Indeterminate(format!(
                         "applied on the leader; {} of {} nodes (W={})",
                         acks + 1,
@@ -296,7 +298,7 @@ impl QuorumKv {
                 }
                 cx.reply(
                     client,
-                    Ok(OpOutput::Value {
+                    Ok(KvOutput::Value {
                         value,
                         version: None,
                     }),
@@ -327,6 +329,8 @@ impl Node for QuorumKv {
     type Msg = Msg;
     type Record = ();
     type Config = Config;
+    type Op = KvOp;
+    type State = KvState;
 
     fn config(params: &Params) -> Result<Config, ParamError> {
         const KNOWN: &[&str] = &[
@@ -431,28 +435,28 @@ impl Node for QuorumKv {
         }
     }
 
-    fn on_client(&mut self, cx: &mut QCx<'_>, req: RequestId, op: ClientOp) {
+    fn on_client(&mut self, cx: &mut QCx<'_>, req: RequestId, op: KvOp) {
         match op {
-            ClientOp::Put { key, value } => {
+            KvOp::Put { key, value } => {
                 if self.role != NodeRole::Leader {
                     return self.not_leader(cx, req);
                 }
                 self.data.insert(key, value);
                 self.replicate(cx, Some(req), None);
             }
-            ClientOp::Delete { key } => {
+            KvOp::Delete { key } => {
                 if self.role != NodeRole::Leader {
                     return self.not_leader(cx, req);
                 }
                 let existed = self.data.remove(&key).is_some();
                 self.replicate(cx, Some(req), Some(existed));
             }
-            ClientOp::Get { key } => match self.config.read_consistency {
+            KvOp::Get { key } => match self.config.read_consistency {
                 ReadConsistency::Eventual | ReadConsistency::ReadYourWrites => {
                     let value = self.data.get(&key).cloned();
                     cx.reply(
                         req,
-                        Ok(OpOutput::Value {
+                        Ok(KvOutput::Value {
                             value,
                             version: None,
                         }),
@@ -491,15 +495,46 @@ impl Node for QuorumKv {
         }
     }
 
-    fn state(&self) -> StateView {
-        StateView::Kv(self.data.clone())
+    fn state(&self) -> KvState {
+        KvState(self.data.clone())
+    }
+}
+
+impl System for QuorumKv {
+    const NAME: &'static str = "quorum-kv";
+    type Workload = KvWorkload;
+
+    fn workload(
+        _config: &Config,
+        spec: &WorkloadSpec,
+        client: u32,
+    ) -> Result<KvWorkload, ParamError> {
+        KvWorkload::new(spec, client)
+    }
+
+    /// Durability and convergence always: the design acknowledges writes and replicates
+    /// them to every node. Linearizability only for strong reads that meet a write quorum
+    /// (R + W > N), which is the design's stated reason for offering them (seed 04,
+    /// "strong consistency"); sessions only for `read_your_writes`, which promises them by
+    /// name. Eventual reads promise neither.
+    fn promises(config: &Config, shape: &Shape) -> Promises<QuorumKv> {
+        let mut promises: Promises<QuorumKv> = vec![Box::new(Durability), Box::new(Convergence)];
+        if config.read_consistency == ReadConsistency::Strong
+            && config.r + config.w > shape.replicas as usize
+        {
+            promises.push(Box::new(Linearizability(KvModel::default())));
+        }
+        if config.read_consistency == ReadConsistency::ReadYourWrites {
+            promises.push(Box::new(Sessions));
+        }
+        promises
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use protocol::{replies, sends, Harness};
+    use protocol::{replies, sends, Harness, InvariantId};
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
@@ -524,8 +559,8 @@ mod tests {
         h
     }
 
-    fn put(key: &str, value: &str) -> ClientOp {
-        ClientOp::Put {
+    fn put(key: &str, value: &str) -> KvOp {
+        KvOp::Put {
             key: key.into(),
             value: value.into(),
         }
@@ -572,7 +607,7 @@ mod tests {
         assert_eq!(r.len(), 2);
         assert!(replies(&l.message(2, Msg::ReplicateOk { req: r[0].1 })).is_empty());
         let fx = l.message(3, Msg::ReplicateOk { req: r[1].1 });
-        assert_eq!(replies(&fx), vec![(RequestId(1), Ok(OpOutput::Done))]);
+        assert_eq!(replies(&fx), vec![(RequestId(1), Ok(KvOutput::Done))]);
 
         // One follower silent: 2 of 3 < W=3, applied on the leader but not acknowledged.
         let fx = l.client(2, put("a", "2"));
@@ -585,7 +620,7 @@ mod tests {
         ));
         assert_eq!(
             l.node.state(),
-            StateView::Kv([("a".to_string(), "2".to_string())].into())
+            KvState([("a".to_string(), "2".to_string())].into())
         );
     }
 
@@ -607,7 +642,7 @@ mod tests {
             },
         );
         assert_eq!(sends(&fx), vec![(NodeId(1), Msg::ReplicateOk { req: 5 })]);
-        assert_eq!(f.node.state(), StateView::Kv(BTreeMap::new()));
+        assert_eq!(f.node.state(), KvState(BTreeMap::new()));
     }
 
     #[test]
@@ -631,7 +666,7 @@ mod tests {
         );
         assert_eq!(
             f.node.state(),
-            StateView::Kv([("a".to_string(), "1".to_string())].into())
+            KvState([("a".to_string(), "1".to_string())].into())
         );
     }
 
@@ -647,7 +682,7 @@ mod tests {
                 data: [("k".to_string(), "new".to_string())].into(),
             },
         );
-        let fx = n3.client(9, ClientOp::Get { key: "k".into() });
+        let fx = n3.client(9, KvOp::Get { key: "k".into() });
         let r = reqs(&fx);
         assert_eq!(
             r.iter().map(|x| x.0).collect::<Vec<_>>(),
@@ -672,7 +707,7 @@ mod tests {
             replies(&fx),
             vec![(
                 RequestId(9),
-                Ok(OpOutput::Value {
+                Ok(KvOutput::Value {
                     value: Some("older".into()),
                     version: None
                 })
@@ -686,7 +721,7 @@ mod tests {
             .with("read_consistency", "strong")
             .with("read_repair", true);
         let mut n3 = node(3, &params);
-        let fx = n3.client(9, ClientOp::Get { key: "k".into() });
+        let fx = n3.client(9, KvOp::Get { key: "k".into() });
         let r = reqs(&fx);
         // n1 timed out; n2 has a value; n3 has none.
         n3.message(
@@ -703,14 +738,14 @@ mod tests {
         );
         assert_eq!(
             n3.node.state(),
-            StateView::Kv([("k".to_string(), "v".to_string())].into())
+            KvState([("k".to_string(), "v".to_string())].into())
         );
     }
 
     #[test]
     fn deletes_need_the_leader_and_an_existing_key() {
         let mut l = leader(&Params::new());
-        let fx = l.client(1, ClientOp::Delete { key: "x".into() });
+        let fx = l.client(1, KvOp::Delete { key: "x".into() });
         let r = reqs(&fx);
         l.message(2, Msg::ReplicateOk { req: r[0].1 });
         let fx = l.message(3, Msg::ReplicateOk { req: r[1].1 });
@@ -723,7 +758,7 @@ mod tests {
         );
         let fx = l.client(
             2,
-            ClientOp::Append {
+            KvOp::Append {
                 key: "x".into(),
                 value: "y".into(),
             },
@@ -740,7 +775,44 @@ mod tests {
         l.client(1, put("a", "1"));
         let mut again = Harness::<QuorumKv>::new(1, 3, &Params::new());
         again.start(&Disk::new());
-        assert_eq!(again.node.state(), StateView::Kv(BTreeMap::new()));
+        assert_eq!(again.node.state(), KvState(BTreeMap::new()));
         assert_eq!(again.node.status().term, Some(Term(0)));
+    }
+
+    fn promise_ids(params: &Params, replicas: u32) -> Vec<InvariantId> {
+        let config = QuorumKv::config(params).unwrap();
+        let shape = QuorumKv::shape(&config, replicas).unwrap();
+        QuorumKv::promises(&config, &shape)
+            .iter()
+            .map(|i| i.id())
+            .collect()
+    }
+
+    #[test]
+    fn promises_linearizability_only_for_strong_reads_over_a_write_quorum() {
+        assert_eq!(QuorumKv::NAME, "quorum-kv");
+        let base = vec![InvariantId::DURABILITY, InvariantId::CONVERGENCE];
+        let with = |extra: InvariantId| {
+            let mut ids = base.clone();
+            ids.push(extra);
+            ids
+        };
+        assert_eq!(promise_ids(&Params::new(), 3), base, "eventual reads");
+        let strong = Params::new().with("read_consistency", "strong");
+        // The defaults R=1, W=2: R + W = N = 3, a read may miss the write quorum.
+        assert_eq!(promise_ids(&strong, 3), base);
+        let overlapping = strong.clone().with("r", 2);
+        assert_eq!(
+            promise_ids(&overlapping, 3),
+            with(InvariantId::LINEARIZABILITY)
+        );
+        assert_eq!(promise_ids(&overlapping, 5), base, "R + W = 4 < N = 5");
+        let ryw = Params::new().with("read_consistency", "read_your_writes");
+        assert_eq!(promise_ids(&ryw, 3), with(InvariantId::SESSION));
+        assert_eq!(
+            promise_ids(&ryw.with("r", 3).with("w", 3), 3),
+            with(InvariantId::SESSION),
+            "a quorum does not make read_your_writes linearizable: it reads locally"
+        );
     }
 }

@@ -27,7 +27,8 @@
 //! - Clients talk to the monitor (the design's own writer loop lives there; it replaces the
 //!   design's random write every 7 s). A database asked directly answers `NotLeader`
 //!   hinting the monitor.
-//! - `SetRead` reads the coordinator's documents (the design has no read path).
+//! - A set read ([`SetOp::Read`]) reads the coordinator's documents (the design has no
+//!   read path).
 //! - A write the coordinator does not confirm within `request_timeout_ms` (1 s) is
 //!   `Indeterminate` (the design logs "Write failed" after a save that may have happened);
 //!   no coordinator → `Rejected`.
@@ -41,10 +42,12 @@
 //!   update tells the database whether the monitor routes writes to it (`Leader`) or not.
 //!   A restarted database reports `Follower` until the monitor's next contact.
 
+use check::invariants::{Convergence, Durability, SetSemantics};
+use check::models::set::{Elements, SetOp, SetOutput, SetWorkload};
 use core::time::Duration;
 use protocol::{
-    ClientError, ClientOp, Cx, Disk, Node, NodeId, NodeStatus, OpOutput, ParamError, Params,
-    RequestId, Role, StateView, Term, TimerId,
+    ClientError, Cx, Disk, Node, NodeId, NodeStatus, ParamError, Params, Promises, RequestId, Role,
+    Shape, System, Term, TimerId, WorkloadSpec,
 };
 use std::collections::BTreeMap;
 
@@ -152,7 +155,7 @@ pub struct TermBully {
     part: Part,
 }
 
-type TCx<'a> = Cx<'a, Msg, Record>;
+type TCx<'a> = Cx<'a, TermBully>;
 
 impl Monitor {
     fn request(
@@ -291,7 +294,7 @@ impl Monitor {
                     self.connect_next(cx);
                 }
             }
-            (Pending::Write(client), Some(_)) => cx.reply(client, Ok(OpOutput::Done)),
+            (Pending::Write(client), Some(_)) => cx.reply(client, Ok(SetOutput::Done)),
             (Pending::Write(client), None) => cx.reply(
                 client,
                 Err(ClientError::Indeterminate(format!(
@@ -299,7 +302,7 @@ impl Monitor {
                 ))),
             ),
             (Pending::Read(client), Some(Msg::ReadOk { elements, .. })) => {
-                cx.reply(client, Ok(OpOutput::Set(elements.into_iter().collect())))
+                cx.reply(client, Ok(SetOutput::Set(elements.into_iter().collect())))
             }
             (Pending::Read(client), _) => cx.reply(
                 client,
@@ -310,7 +313,7 @@ impl Monitor {
         }
     }
 
-    fn on_client(&mut self, cx: &mut TCx<'_>, req: RequestId, op: ClientOp) {
+    fn on_client(&mut self, cx: &mut TCx<'_>, req: RequestId, op: SetOp) {
         let coordinator = self
             .coordinator
             .filter(|c| self.dbs.get(c).is_some_and(|v| v.alive));
@@ -322,21 +325,15 @@ impl Monitor {
             return;
         };
         match op {
-            ClientOp::SetAdd { element } => {
+            SetOp::Add { element } => {
                 self.request(cx, db, Pending::Write(req), |r| Msg::Write {
                     req: r,
                     element,
                 });
             }
-            ClientOp::SetRead => {
+            SetOp::Read => {
                 self.request(cx, db, Pending::Read(req), |r| Msg::Read { req: r });
             }
-            other => cx.reply(
-                req,
-                Err(ClientError::Rejected(format!(
-                    "term-bully stores documents only (set workload), not `{other}`"
-                ))),
-            ),
         }
     }
 }
@@ -386,6 +383,8 @@ impl Node for TermBully {
     type Msg = Msg;
     type Record = Record;
     type Config = Config;
+    type Op = SetOp;
+    type State = Elements;
 
     fn config(params: &Params) -> Result<Config, ParamError> {
         const KNOWN: &[&str] = &["monitor_interval_ms", "request_timeout_ms"];
@@ -482,7 +481,7 @@ impl Node for TermBully {
         }
     }
 
-    fn on_client(&mut self, cx: &mut TCx<'_>, req: RequestId, op: ClientOp) {
+    fn on_client(&mut self, cx: &mut TCx<'_>, req: RequestId, op: SetOp) {
         match &mut self.part {
             Part::Monitor(m) => m.on_client(cx, req, op),
             Part::Database(_) => cx.reply(
@@ -515,22 +514,54 @@ impl Node for TermBully {
         }
     }
 
-    fn state(&self) -> StateView {
+    fn state(&self) -> Elements {
         match &self.part {
-            Part::Monitor(_) => StateView::Nothing,
+            // Never read: the monitor is the shape's extra node, not a replica.
+            Part::Monitor(_) => Elements::default(),
             Part::Database(d) => {
                 let mut items = d.docs.clone();
                 items.sort_unstable();
-                StateView::Elements(items)
+                Elements(items)
             }
         }
+    }
+}
+
+impl System for TermBully {
+    const NAME: &'static str = "term-bully";
+    type Workload = SetWorkload;
+
+    /// The replicas are the databases; the monitor comes on top as the highest id, which
+    /// is how a node tells whether it is the monitor (in `new`).
+    fn shape(_config: &Config, replicas: u32) -> Result<Shape, ParamError> {
+        Ok(Shape { replicas, extra: 1 })
+    }
+
+    fn workload(
+        _config: &Config,
+        spec: &WorkloadSpec,
+        client: u32,
+    ) -> Result<SetWorkload, ParamError> {
+        SetWorkload::new(spec, client)
+    }
+
+    /// What a client of the design expects of a document store: acknowledged documents
+    /// kept, the same documents everywhere once healed, set semantics. The design has no
+    /// replication, so convergence is expected to fail: that is a finding, not a reason
+    /// to promise less.
+    fn promises(_config: &Config, _shape: &Shape) -> Promises<TermBully> {
+        vec![
+            Box::new(Durability),
+            Box::new(Convergence),
+            Box::new(SetSemantics),
+        ]
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use protocol::{replies, sends, Effect, Effects, Harness};
+    use protocol::{replies, sends, Effect, Effects, Harness, InvariantId};
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
@@ -649,7 +680,7 @@ mod tests {
                 Effect::Sync
             ]
         );
-        assert_eq!(d.node.state(), StateView::Elements(vec![7]));
+        assert_eq!(d.node.state(), Elements(vec![7]));
         assert_eq!(d.node.status().term, Some(Term(1)));
     }
 
@@ -659,7 +690,7 @@ mod tests {
         let fx = m.start(&Disk::new());
         answer_round(&mut m, fx, [Some(0), Some(0), Some(0)]);
         // Booted, not yet elected: no coordinator.
-        let fx = m.client(1, ClientOp::SetAdd { element: 1 });
+        let fx = m.client(1, SetOp::Add { element: 1 });
         assert_eq!(
             replies(&fx),
             vec![(
@@ -668,7 +699,7 @@ mod tests {
             )]
         );
         let (mut m, _) = monitor_after_first_election([Some(0), Some(0), Some(0)]);
-        let fx = m.client(2, ClientOp::SetAdd { element: 5 });
+        let fx = m.client(2, SetOp::Add { element: 5 });
         let sent = sends(&fx);
         assert_eq!(sent.len(), 1);
         let (to, Msg::Write { req, element: 5 }) = sent[0].clone() else {
@@ -676,9 +707,9 @@ mod tests {
         };
         assert_eq!(to, NodeId(3));
         let fx = m.message(3, Msg::Written { req });
-        assert_eq!(replies(&fx), vec![(RequestId(2), Ok(OpOutput::Done))]);
+        assert_eq!(replies(&fx), vec![(RequestId(2), Ok(SetOutput::Done))]);
         // An unconfirmed write may have happened.
-        let fx = m.client(3, ClientOp::SetAdd { element: 6 });
+        let fx = m.client(3, SetOp::Add { element: 6 });
         let Some((_, Msg::Write { req, .. })) = sends(&fx).first().cloned() else {
             panic!("expected a write");
         };
@@ -691,7 +722,7 @@ mod tests {
         // A database asked directly points at the monitor.
         let mut d = Harness::<TermBully>::new(3, 4, &Params::new());
         d.start(&Disk::new());
-        let fx = d.client(4, ClientOp::SetRead);
+        let fx = d.client(4, SetOp::Read);
         assert_eq!(
             replies(&fx),
             vec![(
@@ -751,6 +782,40 @@ mod tests {
         r.start(&disk);
         assert_eq!(r.node.status().term, Some(Term(3)));
         assert_eq!(r.node.status().role, Role::Follower);
-        assert_eq!(r.node.state(), StateView::Elements(vec![8]));
+        assert_eq!(r.node.state(), Elements(vec![8]));
+    }
+
+    #[test]
+    fn describes_itself_with_the_monitor_as_an_extra_highest_node() {
+        assert_eq!(TermBully::NAME, "term-bully");
+        let config = TermBully::config(&Params::new()).unwrap();
+        let shape = TermBully::shape(&config, 3).unwrap();
+        assert_eq!(
+            shape,
+            Shape {
+                replicas: 3,
+                extra: 1
+            }
+        );
+        // The extra node is the one that makes itself the monitor; the replicas are not.
+        let nodes = shape.nodes();
+        let monitor = Harness::<TermBully>::new(nodes, nodes, &Params::new());
+        assert_eq!(monitor.node.status().role, Role::Observer);
+        for id in 1..=shape.replicas {
+            let db = Harness::<TermBully>::new(id, nodes, &Params::new());
+            assert_ne!(db.node.status().role, Role::Observer, "n{id}");
+        }
+        let ids: Vec<InvariantId> = TermBully::promises(&config, &shape)
+            .iter()
+            .map(|i| i.id())
+            .collect();
+        assert_eq!(
+            ids,
+            vec![
+                InvariantId::DURABILITY,
+                InvariantId::CONVERGENCE,
+                InvariantId::SET
+            ]
+        );
     }
 }

@@ -5,15 +5,19 @@
 //!
 //! Not a checker.
 
-use super::generate::{generate, GenConfig};
+use super::generate::{generate_kv, GenConfig};
 use super::jepsen::InputError;
 use super::linearizable::{check_linearizable, Deadline, LinOptions, Verdict};
-use super::model::Model;
 use super::ops::operations;
-use super::report::check_text;
+use super::report::{check_text, HistoryModel};
+use crate::models::kv::KvModel;
 use std::fmt;
 use std::path::Path;
 use std::time::Duration;
+
+/// Porcupine's corpus as this crate ships it (MIT; `verdicts.txt` holds Porcupine's own
+/// verdicts).
+pub const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/porcupine");
 
 /// Budget per history in the benchmark: generous, so a slow check shows as slow rather
 /// than as `unknown`.
@@ -142,9 +146,9 @@ pub fn bench_corpus(dir: &Path) -> BenchReport {
     let mut errors = Vec::new();
     for name in names {
         let model = if name.starts_with("etcd/") {
-            Model::CasRegister
+            HistoryModel::CasRegister
         } else {
-            Model::Kv
+            HistoryModel::Kv
         };
         let text = match std::fs::read_to_string(dir.join(&name)) {
             Ok(t) => t,
@@ -168,7 +172,7 @@ pub fn bench_corpus(dir: &Path) -> BenchReport {
                 continue;
             }
         };
-        let unpartitioned = (model == Model::Kv).then(|| {
+        let unpartitioned = (model == HistoryModel::Kv).then(|| {
             let (r, t) = timed(|| check_text(&text, model, BUDGET, false));
             (
                 r.map_or("error".to_string(), |r| verdict_name(&r.verdict)),
@@ -192,8 +196,8 @@ pub fn bench_corpus(dir: &Path) -> BenchReport {
 
 /// A generated linearizable history of 10,000 operations (10 clients, 5 keys, 5% info).
 pub fn bench_generated() -> BenchLine {
-    let h = generate(&GenConfig {
-        model: Model::Kv,
+    let h = generate_kv(&GenConfig {
+        register: false,
         clients: 10,
         keys: 5,
         ops: 10_000,
@@ -201,11 +205,8 @@ pub fn bench_generated() -> BenchLine {
         seed: 1,
     });
     let ops = operations(&h).map_or(0, |o| o.len());
-    let opts = LinOptions {
-        budget: BUDGET,
-        ..LinOptions::default()
-    };
-    let (r, time) = timed(|| check_linearizable(&h, Model::Kv, &opts));
+    let opts = LinOptions { budget: BUDGET };
+    let (r, time) = timed(|| check_linearizable(&h, &KvModel::default(), &opts));
     BenchLine {
         name: "generated kv 10k".to_string(),
         ops,

@@ -5,9 +5,9 @@
 //!
 //! Not a checker.
 
-use super::model::Model;
-use super::{Event, EventKind, History};
-use protocol::{ClientOp, OpOutput};
+use crate::models::kv::{KvOp, KvOutput};
+use crate::models::set::{SetOp, SetOutput};
+use protocol::{Event, EventKind, History, Op};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// SplitMix64: tiny, seeded, portable; enough for test workloads.
@@ -43,7 +43,9 @@ impl Rng {
 /// What to generate.
 #[derive(Clone, Debug)]
 pub struct GenConfig {
-    pub model: Model,
+    /// Only get, put and cas (a register per key); otherwise every kv operation. Ignored
+    /// by [`generate_set`].
+    pub register: bool,
     pub clients: usize,
     pub keys: usize,
     /// Operations invoked in total.
@@ -53,73 +55,139 @@ pub struct GenConfig {
     pub seed: u64,
 }
 
-enum Client {
+enum Client<O: Op> {
     Idle,
-    Invoked(ClientOp),
+    Invoked(O),
     /// Took effect; completes with this kind and output.
-    Done(ClientOp, EventKind, Option<OpOutput>),
+    Done(O, EventKind, Option<O::Output>),
 }
 
-/// The sequential object the generated operations are applied to.
-#[derive(Default)]
-struct Truth {
-    kv: BTreeMap<String, String>,
-    set: BTreeSet<u64>,
-}
-
-impl Truth {
+/// A sequential object the generated operations are applied to.
+trait Truth {
+    type Op: Op;
+    /// The next operation; `serial` numbers it, `client` invokes it.
+    fn draw(&self, rng: &mut Rng, cfg: &GenConfig, client: usize, serial: u64) -> Self::Op;
     /// Applies `op`; returns how it completes.
-    fn apply(&mut self, op: &ClientOp) -> (EventKind, Option<OpOutput>) {
-        let done = (EventKind::Ok, Some(OpOutput::Done));
+    fn apply(&mut self, op: &Self::Op) -> (EventKind, Option<<Self::Op as Op>::Output>);
+}
+
+#[derive(Default)]
+struct KvTruth(BTreeMap<String, String>);
+
+impl Truth for KvTruth {
+    type Op = KvOp;
+
+    fn draw(&self, rng: &mut Rng, cfg: &GenConfig, c: usize, serial: u64) -> KvOp {
+        let key = format!("k{}", rng.below(cfg.keys.max(1) as u64));
+        let value = format!("v{c}.{serial};");
+        let roll = rng.below(100);
+        match roll {
+            _ if roll < 40 => KvOp::Get { key },
+            _ if roll < 60 => KvOp::Put { key, value },
+            _ if roll < 80 => {
+                let current = self.0.get(&key).cloned();
+                let expected = if rng.percent(60) {
+                    current
+                } else {
+                    Some(format!(
+                        "v{}.{};",
+                        rng.below(cfg.clients as u64),
+                        serial / 2
+                    ))
+                };
+                KvOp::Cas {
+                    key,
+                    expected,
+                    new: value,
+                }
+            }
+            _ if cfg.register => KvOp::Put { key, value },
+            _ if roll < 92 => KvOp::Append { key, value },
+            _ => KvOp::Delete { key },
+        }
+    }
+
+    fn apply(&mut self, op: &KvOp) -> (EventKind, Option<KvOutput>) {
+        let done = (EventKind::Ok, Some(KvOutput::Done));
         match op {
-            ClientOp::Get { key } => (
+            KvOp::Get { key } => (
                 EventKind::Ok,
-                Some(OpOutput::Value {
-                    value: self.kv.get(key).cloned(),
+                Some(KvOutput::Value {
+                    value: self.0.get(key).cloned(),
                     version: None,
                 }),
             ),
-            ClientOp::Put { key, value } => {
-                self.kv.insert(key.clone(), value.clone());
+            KvOp::Put { key, value } => {
+                self.0.insert(key.clone(), value.clone());
                 done
             }
-            ClientOp::Append { key, value } => {
-                self.kv.entry(key.clone()).or_default().push_str(value);
+            KvOp::Append { key, value } => {
+                self.0.entry(key.clone()).or_default().push_str(value);
                 done
             }
-            ClientOp::Delete { key } => {
-                self.kv.remove(key);
+            KvOp::Delete { key } => {
+                self.0.remove(key);
                 done
             }
-            ClientOp::Cas { key, expected, new } => {
-                if self.kv.get(key) == expected.as_ref() {
-                    self.kv.insert(key.clone(), new.clone());
+            KvOp::Cas { key, expected, new } => {
+                if self.0.get(key) == expected.as_ref() {
+                    self.0.insert(key.clone(), new.clone());
                     done
                 } else {
                     (EventKind::Fail, None)
                 }
             }
-            ClientOp::SetAdd { element } => {
-                self.set.insert(*element);
-                done
-            }
-            ClientOp::SetRead => (EventKind::Ok, Some(OpOutput::Set(self.set.clone()))),
         }
     }
 }
 
-/// A linearizable history of `cfg.ops` operations. Written values never contain `#`.
-pub fn generate(cfg: &GenConfig) -> History {
+#[derive(Default)]
+struct SetTruth(BTreeSet<u64>);
+
+impl Truth for SetTruth {
+    type Op = SetOp;
+
+    fn draw(&self, rng: &mut Rng, cfg: &GenConfig, _c: usize, serial: u64) -> SetOp {
+        // Drawn and unused, as the kv generator draws a key: one stream for both.
+        let _key = rng.below(cfg.keys.max(1) as u64);
+        if rng.below(100) < 70 {
+            SetOp::Add { element: serial }
+        } else {
+            SetOp::Read
+        }
+    }
+
+    fn apply(&mut self, op: &SetOp) -> (EventKind, Option<SetOutput>) {
+        match op {
+            SetOp::Add { element } => {
+                self.0.insert(*element);
+                (EventKind::Ok, Some(SetOutput::Done))
+            }
+            SetOp::Read => (EventKind::Ok, Some(SetOutput::Set(self.0.clone()))),
+        }
+    }
+}
+
+/// A linearizable kv (or, with `cfg.register`, register) history of `cfg.ops`
+/// operations. Written values never contain `#`.
+pub fn generate_kv(cfg: &GenConfig) -> History<KvOp> {
+    generate(cfg, KvTruth::default())
+}
+
+/// A linearizable set history of `cfg.ops` operations.
+pub fn generate_set(cfg: &GenConfig) -> History<SetOp> {
+    generate(cfg, SetTruth::default())
+}
+
+fn generate<T: Truth>(cfg: &GenConfig, mut truth: T) -> History<T::Op> {
     let mut rng = Rng::new(cfg.seed);
-    let mut truth = Truth::default();
-    let mut clients: Vec<Client> = (0..cfg.clients).map(|_| Client::Idle).collect();
+    let mut clients: Vec<Client<T::Op>> = (0..cfg.clients).map(|_| Client::Idle).collect();
     let mut process: Vec<u64> = (0..cfg.clients as u64).collect();
     let mut next_process = cfg.clients as u64;
     let mut events = Vec::new();
     let mut started = 0;
     let mut serial = 0u64;
     let mut time_ns = 0u64;
-    let keys = cfg.keys.max(1) as u64;
     while started < cfg.ops || clients.iter().any(|c| !matches!(c, Client::Idle)) {
         time_ns += 1 + rng.below(1000);
         let c = rng.below(cfg.clients as u64) as usize;
@@ -137,35 +205,7 @@ pub fn generate(cfg: &GenConfig) -> History {
             Client::Idle if started < cfg.ops => {
                 started += 1;
                 serial += 1;
-                let key = format!("k{}", rng.below(keys));
-                let value = format!("v{c}.{serial};");
-                let roll = rng.below(100);
-                let op = match cfg.model {
-                    Model::Set if roll < 70 => ClientOp::SetAdd { element: serial },
-                    Model::Set => ClientOp::SetRead,
-                    _ if roll < 40 => ClientOp::Get { key },
-                    _ if roll < 60 => ClientOp::Put { key, value },
-                    _ if roll < 80 => {
-                        let current = truth.kv.get(&key).cloned();
-                        let expected = if rng.percent(60) {
-                            current
-                        } else {
-                            Some(format!(
-                                "v{}.{};",
-                                rng.below(cfg.clients as u64),
-                                serial / 2
-                            ))
-                        };
-                        ClientOp::Cas {
-                            key,
-                            expected,
-                            new: value,
-                        }
-                    }
-                    Model::CasRegister => ClientOp::Put { key, value },
-                    _ if roll < 92 => ClientOp::Append { key, value },
-                    _ => ClientOp::Delete { key },
-                };
+                let op = truth.draw(&mut rng, cfg, c, serial);
                 push(EventKind::Invoke, op.clone(), None);
                 Client::Invoked(op)
             }
@@ -203,7 +243,7 @@ pub fn generate(cfg: &GenConfig) -> History {
 /// A copy of `h` with one `ok` read changed to return something that was never written
 /// (a value containing `#`, or a set element never added), so it is certainly not
 /// linearizable. `None` if `h` has no `ok` read.
-pub fn perturb_read(h: &History, seed: u64) -> Option<History> {
+pub fn perturb_read<O: Perturb>(h: &History<O>, seed: u64) -> Option<History<O>> {
     let reads: Vec<usize> = h
         .events
         .iter()
@@ -218,16 +258,32 @@ pub fn perturb_read(h: &History, seed: u64) -> Option<History> {
     let i = reads[rng.below(reads.len() as u64) as usize];
     let mut h = h.clone();
     let e = &mut h.events[i];
-    e.output = Some(match &e.output {
-        Some(OpOutput::Set(s)) => {
-            let mut s = s.clone();
-            s.insert(u64::MAX);
-            OpOutput::Set(s)
-        }
-        _ => OpOutput::Value {
+    e.output = e.output.as_ref().map(O::never_read);
+    Some(h)
+}
+
+/// Vocabularies whose reads [`perturb_read`] can falsify.
+pub trait Perturb: Op {
+    /// A read's output changed to show something no operation ever wrote.
+    fn never_read(output: &Self::Output) -> Self::Output;
+}
+
+impl Perturb for KvOp {
+    fn never_read(_: &KvOutput) -> KvOutput {
+        KvOutput::Value {
             value: Some("#never-written".to_string()),
             version: None,
-        },
-    });
-    Some(h)
+        }
+    }
+}
+
+impl Perturb for SetOp {
+    fn never_read(output: &SetOutput) -> SetOutput {
+        let mut s = match output {
+            SetOutput::Set(s) => s.clone(),
+            SetOutput::Done => BTreeSet::new(),
+        };
+        s.insert(u64::MAX);
+        SetOutput::Set(s)
+    }
 }

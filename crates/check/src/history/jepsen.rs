@@ -1,15 +1,16 @@
 //! Jepsen history formats: reads the Jepsen log format (`INFO  jepsen.util - PROCESS<TAB>
 //! :TYPE<TAB>:F<TAB>VALUE`, as in Porcupine's etcd corpus) and Jepsen EDN history maps
-//! (one `{:process 0, :type :invoke, :f :get, :key "k", :value nil}` per line), and writes
-//! histories as EDN so Jepsen's own tools (Knossos, Elle) can check a run.
+//! (one `{:process 0, :type :invoke, :f :get, :key "k", :value nil}` per line) for the kv
+//! and set vocabularies, and writes any history as EDN ([`to_edn`], from what each
+//! operation says of itself through [`Op`]) so Jepsen's own tools can check a run.
 //!
 //! Not a checker. Bad input yields an [`InputError`] naming the line and what was
 //! expected there; nothing here panics on input.
 
 use super::edn::{self, Edn};
-use super::model::Model;
-use super::{Event, EventKind, History};
-use protocol::{ClientOp, OpOutput};
+use crate::models::kv::{KvOp, KvOutput};
+use crate::models::set::{SetOp, SetOutput};
+use protocol::{Datum, Event, EventKind, History, Op};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::fmt::Write as _;
@@ -56,19 +57,42 @@ pub enum Format {
 
 /// A parsed history and, for each event, the line it came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Parsed {
-    pub history: History,
+pub struct Parsed<O: Op> {
+    pub history: History<O>,
     pub lines: Vec<usize>,
     pub format: Format,
 }
 
-/// Parses either format, chosen by the first non-blank line. `model` decides what an
-/// ambiguous `:read` means: a set read under [`Model::Set`], a register read otherwise.
-pub fn parse_history(text: &str, model: Model) -> Result<Parsed, InputError> {
+/// Parses a kv (or register) history in either format, chosen by the first non-blank
+/// line.
+pub fn parse_kv(text: &str) -> Result<Parsed<KvOp>, InputError> {
+    match first_form(text)? {
+        Some(Format::Edn) | None => parse_edn_history(text),
+        Some(Format::JepsenLog) => parse_jepsen_log(text),
+    }
+}
+
+/// Parses a set history (EDN; the log format holds registers only).
+pub fn parse_set(text: &str) -> Result<Parsed<SetOp>, InputError> {
+    match first_form(text)? {
+        Some(Format::JepsenLog) => Err(err(
+            text.lines()
+                .position(|l| !l.trim().is_empty())
+                .map_or(0, |p| p + 1),
+            "a Jepsen log line; expected EDN operation maps for a set history (the log \
+             format holds register operations only)"
+                .to_string(),
+        )),
+        _ => parse_edn_history(text),
+    }
+}
+
+/// The format the first non-blank line is in; `None` for empty input.
+fn first_form(text: &str) -> Result<Option<Format>, InputError> {
     let first = text.lines().find(|l| !l.trim().is_empty());
     match first {
-        Some(l) if l.trim_start().starts_with('{') => parse_edn_history(text, model),
-        Some(l) if l.contains("jepsen.util - ") => parse_jepsen_log(text),
+        Some(l) if l.trim_start().starts_with('{') => Ok(Some(Format::Edn)),
+        Some(l) if l.contains("jepsen.util - ") => Ok(Some(Format::JepsenLog)),
         Some(_) => Err(err(
             text.lines()
                 .position(|l| !l.trim().is_empty())
@@ -77,11 +101,7 @@ pub fn parse_history(text: &str, model: Model) -> Result<Parsed, InputError> {
              VALUE`) or an EDN map (`{:process 0, :type :invoke, ...}`)"
                 .to_string(),
         )),
-        None => Ok(Parsed {
-            history: History::default(),
-            lines: Vec::new(),
-            format: Format::Edn,
-        }),
+        None => Ok(None),
     }
 }
 
@@ -95,13 +115,20 @@ fn err(line: usize, message: String) -> InputError {
 
 /// Tracks operations in flight per process, so completions repeat their invocation and a
 /// busy process cannot invoke again.
-#[derive(Default)]
-struct Pairing {
-    busy: BTreeMap<u64, (ClientOp, usize)>,
+struct Pairing<O> {
+    busy: BTreeMap<u64, (O, usize)>,
 }
 
-impl Pairing {
-    fn invoke(&mut self, line: usize, process: u64, op: &ClientOp) -> Result<(), InputError> {
+impl<O: Op> Default for Pairing<O> {
+    fn default() -> Self {
+        Pairing {
+            busy: BTreeMap::new(),
+        }
+    }
+}
+
+impl<O: Op> Pairing<O> {
+    fn invoke(&mut self, line: usize, process: u64, op: &O) -> Result<(), InputError> {
         if let Some((other, at)) = self.busy.get(&process) {
             return Err(err(
                 line,
@@ -121,8 +148,8 @@ impl Pairing {
         line: usize,
         process: u64,
         f: &str,
-        same: impl Fn(&ClientOp) -> bool,
-    ) -> Result<ClientOp, InputError> {
+        same: impl Fn(&O) -> bool,
+    ) -> Result<O, InputError> {
         match self.busy.remove(&process) {
             None => Err(err(
                 line,
@@ -185,7 +212,7 @@ fn parse_value(text: &str, line: usize) -> Result<Edn, InputError> {
 }
 
 /// Parses the Jepsen log format of a single compare-and-set register.
-pub fn parse_jepsen_log(text: &str) -> Result<Parsed, InputError> {
+pub fn parse_jepsen_log(text: &str) -> Result<Parsed<KvOp>, InputError> {
     const SHAPE: &str =
         "expected `INFO  jepsen.util - PROCESS<TAB>:TYPE<TAB>:F<TAB>VALUE` (F is :read, :write or :cas)";
     let mut events = Vec::new();
@@ -234,8 +261,8 @@ pub fn parse_jepsen_log(text: &str) -> Result<Parsed, InputError> {
         let mut output = None;
         let op = if kind == EventKind::Invoke {
             let op = match f {
-                "read" => ClientOp::Get { key: key() },
-                "write" => ClientOp::Put {
+                "read" => KvOp::Get { key: key() },
+                "write" => KvOp::Put {
                     key: key(),
                     value: scalar(&value, line, "write value")?.ok_or_else(|| {
                         err(line, "write of nil: expected an integer value".to_string())
@@ -243,7 +270,7 @@ pub fn parse_jepsen_log(text: &str) -> Result<Parsed, InputError> {
                 },
                 "cas" => {
                     let (from, to) = cas_pair(&value, line)?;
-                    ClientOp::Cas {
+                    KvOp::Cas {
                         key: key(),
                         expected: from,
                         new: to,
@@ -262,9 +289,9 @@ pub fn parse_jepsen_log(text: &str) -> Result<Parsed, InputError> {
             let op = pairing.complete(line, process, f, |op| {
                 matches!(
                     (f, op),
-                    ("read", ClientOp::Get { .. })
-                        | ("write", ClientOp::Put { .. })
-                        | ("cas", ClientOp::Cas { .. })
+                    ("read", KvOp::Get { .. })
+                        | ("write", KvOp::Put { .. })
+                        | ("cas", KvOp::Cas { .. })
                 )
             })?;
             // Per the corpus README, a read that failed by timing out is indeterminate.
@@ -273,11 +300,11 @@ pub fn parse_jepsen_log(text: &str) -> Result<Parsed, InputError> {
             }
             if kind == EventKind::Ok {
                 output = Some(match op {
-                    ClientOp::Get { .. } => OpOutput::Value {
+                    KvOp::Get { .. } => KvOutput::Value {
                         value: scalar(&value, line, "read value")?,
                         version: None,
                     },
-                    _ => OpOutput::Done,
+                    _ => KvOutput::Done,
                 });
             }
             op
@@ -313,8 +340,120 @@ fn cas_pair(v: &Edn, line: usize) -> Result<(Option<String>, String), InputError
     }
 }
 
+/// A vocabulary the EDN reader can build operations of.
+pub trait ReadOp: Op {
+    /// The operation invoked as `:f f` on `key` (the register's when absent) with
+    /// `value`, or what was expected instead.
+    fn invoke(f: &str, key: String, value: &Edn, line: usize) -> Result<Self, InputError>;
+    /// Whether a completion of `:f f` on `key` completes `self`.
+    fn completes(&self, f: &str, key: &str) -> bool;
+    /// The output of an `ok` completion whose map is `map` and `:value` is `value`.
+    fn ok_output(&self, value: &Edn, map: &Edn, line: usize) -> Result<Self::Output, InputError>;
+}
+
+impl ReadOp for KvOp {
+    fn invoke(f: &str, key: String, value: &Edn, line: usize) -> Result<KvOp, InputError> {
+        let need = |what: &str| {
+            scalar(value, line, what)?
+                .ok_or_else(|| err(line, format!("{what} is nil; expected a value")))
+        };
+        Ok(match f {
+            "read" | "get" => KvOp::Get { key },
+            "write" | "put" => KvOp::Put {
+                key,
+                value: need("write value")?,
+            },
+            "append" => KvOp::Append {
+                key,
+                value: need("append value")?,
+            },
+            "delete" => KvOp::Delete { key },
+            "cas" => {
+                let (expected, new) = cas_pair(value, line)?;
+                KvOp::Cas { key, expected, new }
+            }
+            other => {
+                return Err(err(
+                    line,
+                    format!(
+                        "unknown operation :{other} for the kv model; expected \
+                         :get/:read, :put/:write, :append, :delete or :cas"
+                    ),
+                ))
+            }
+        })
+    }
+
+    fn completes(&self, f: &str, key: &str) -> bool {
+        let same_f = matches!(
+            (f, self),
+            ("read" | "get", KvOp::Get { .. })
+                | ("write" | "put", KvOp::Put { .. })
+                | ("append", KvOp::Append { .. })
+                | ("delete", KvOp::Delete { .. })
+                | ("cas", KvOp::Cas { .. })
+        );
+        same_f && self.key_str() == key
+    }
+
+    fn ok_output(&self, value: &Edn, map: &Edn, line: usize) -> Result<KvOutput, InputError> {
+        Ok(match self {
+            KvOp::Get { .. } => KvOutput::Value {
+                value: scalar(value, line, "read value")?,
+                version: match map.get("version") {
+                    Some(Edn::Int(v)) if *v >= 0 => Some(*v as u64),
+                    _ => None,
+                },
+            },
+            _ => KvOutput::Done,
+        })
+    }
+}
+
+impl ReadOp for SetOp {
+    fn invoke(f: &str, _key: String, value: &Edn, line: usize) -> Result<SetOp, InputError> {
+        Ok(match f {
+            "read" | "get" => SetOp::Read,
+            "add" => SetOp::Add {
+                element: match value {
+                    Edn::Int(e) if *e >= 0 => *e as u64,
+                    other => {
+                        return Err(err(
+                            line,
+                            format!(
+                                "add of {}: expected a non-negative integer",
+                                other.describe()
+                            ),
+                        ))
+                    }
+                },
+            },
+            other => {
+                return Err(err(
+                    line,
+                    format!("unknown operation :{other} for the set model; expected :add or :read"),
+                ))
+            }
+        })
+    }
+
+    fn completes(&self, f: &str, _key: &str) -> bool {
+        matches!(
+            (f, self),
+            ("read" | "get", SetOp::Read) | ("add", SetOp::Add { .. })
+        )
+    }
+
+    fn ok_output(&self, value: &Edn, _map: &Edn, line: usize) -> Result<SetOutput, InputError> {
+        Ok(match self {
+            SetOp::Read => SetOutput::Set(set_value(value, line)?),
+            SetOp::Add { .. } => SetOutput::Done,
+        })
+    }
+}
+
 /// Parses Jepsen EDN history maps, one per line.
-pub fn parse_edn_history(text: &str, model: Model) -> Result<Parsed, InputError> {
+pub fn parse_edn_history<O: ReadOp>(text: &str) -> Result<Parsed<O>, InputError> {
     let mut events = Vec::new();
     let mut lines = Vec::new();
     let mut pairing = Pairing::default();
@@ -390,84 +529,15 @@ pub fn parse_edn_history(text: &str, model: Model) -> Result<Parsed, InputError>
             _ => last_time.max(line as u64),
         };
         last_time = time_ns;
-        let set = model == Model::Set;
         let mut output = None;
         let op = if kind == EventKind::Invoke {
-            let need = |what: &str| {
-                scalar(&value, line, what)?
-                    .ok_or_else(|| err(line, format!("{what} is nil; expected a value")))
-            };
-            let op = match f.as_str() {
-                "read" | "get" if set => ClientOp::SetRead,
-                "add" if set => ClientOp::SetAdd {
-                    element: match &value {
-                        Edn::Int(e) if *e >= 0 => *e as u64,
-                        other => {
-                            return Err(err(
-                                line,
-                                format!(
-                                    "add of {}: expected a non-negative integer",
-                                    other.describe()
-                                ),
-                            ))
-                        }
-                    },
-                },
-                "read" | "get" if !set => ClientOp::Get { key },
-                "write" | "put" if !set => ClientOp::Put {
-                    key,
-                    value: need("write value")?,
-                },
-                "append" if !set => ClientOp::Append {
-                    key,
-                    value: need("append value")?,
-                },
-                "delete" if !set => ClientOp::Delete { key },
-                "cas" if !set => {
-                    let (expected, new) = cas_pair(&value, line)?;
-                    ClientOp::Cas { key, expected, new }
-                }
-                other => {
-                    return Err(err(
-                        line,
-                        format!(
-                            "unknown operation :{other} for the {model} model; expected {}",
-                            if set {
-                                ":add or :read"
-                            } else {
-                                ":get/:read, :put/:write, :append, :delete or :cas"
-                            }
-                        ),
-                    ))
-                }
-            };
+            let op = O::invoke(&f, key, &value, line)?;
             pairing.invoke(line, process, &op)?;
             op
         } else {
-            let op = pairing.complete(line, process, &f, |op| {
-                let same_f = matches!(
-                    (f.as_str(), op),
-                    ("read" | "get", ClientOp::Get { .. } | ClientOp::SetRead)
-                        | ("write" | "put", ClientOp::Put { .. })
-                        | ("append", ClientOp::Append { .. })
-                        | ("delete", ClientOp::Delete { .. })
-                        | ("cas", ClientOp::Cas { .. })
-                        | ("add", ClientOp::SetAdd { .. })
-                );
-                same_f && op.key().is_none_or(|k| k == key)
-            })?;
+            let op = pairing.complete(line, process, &f, |op| op.completes(&f, &key))?;
             if kind == EventKind::Ok {
-                output = Some(match &op {
-                    ClientOp::Get { .. } => OpOutput::Value {
-                        value: scalar(&value, line, "read value")?,
-                        version: match map.get("version") {
-                            Some(Edn::Int(v)) if *v >= 0 => Some(*v as u64),
-                            _ => None,
-                        },
-                    },
-                    ClientOp::SetRead => OpOutput::Set(set_value(&value, line)?),
-                    _ => OpOutput::Done,
-                });
+                output = Some(op.ok_output(&value, &map, line)?);
             }
             op
         };
@@ -515,50 +585,48 @@ fn set_value(v: &Edn, line: usize) -> Result<BTreeSet<u64>, InputError> {
         .collect()
 }
 
-impl History {
-    /// The history as Jepsen EDN operation maps, one per line, readable by
-    /// [`parse_edn_history`] and by Jepsen's tools.
-    pub fn to_edn(&self) -> String {
-        let mut out = String::new();
-        for e in &self.events {
-            let (f, key, value) = match &e.op {
-                ClientOp::Get { key } => ("read", Some(key), Edn::Nil),
-                ClientOp::Put { key, value } => ("write", Some(key), Edn::Str(value.clone())),
-                ClientOp::Delete { key } => ("delete", Some(key), Edn::Nil),
-                ClientOp::Append { key, value } => ("append", Some(key), Edn::Str(value.clone())),
-                ClientOp::Cas { key, expected, new } => (
-                    "cas",
-                    Some(key),
-                    Edn::Vector(vec![
-                        expected.clone().map_or(Edn::Nil, Edn::Str),
-                        Edn::Str(new.clone()),
-                    ]),
-                ),
-                ClientOp::SetAdd { element } => ("add", None, Edn::Int(*element as i64)),
-                ClientOp::SetRead => ("read", None, Edn::Nil),
-            };
-            let mut version = None;
-            let value = match &e.output {
-                Some(OpOutput::Value { value, version: v }) => {
-                    version = *v;
-                    value.clone().map_or(Edn::Nil, Edn::Str)
-                }
-                Some(OpOutput::Set(s)) => Edn::Set(s.iter().map(|x| Edn::Int(*x as i64)).collect()),
-                _ => value,
-            };
-            let _ = write!(out, "{{:process {}, :type :{}, :f :{f}", e.process, e.kind);
-            if let Some(k) = key {
-                out.push_str(", :key ");
-                edn::write_str(&mut out, k);
-            }
-            out.push_str(", :value ");
-            edn::write(&mut out, &value);
-            if let Some(v) = version {
-                let _ = write!(out, ", :version {v}");
-            }
-            let _ = writeln!(out, ", :time {}}}", e.time_ns);
+/// `h` as Jepsen EDN operation maps, one per line: `:f` and `:key` from the operation,
+/// `:value` from the invocation or, on `ok`, from the result (with its further fields),
+/// readable by [`parse_edn_history`] for the kv and set vocabularies and by Jepsen's tools.
+pub fn to_edn<O: Op>(h: &History<O>) -> String {
+    let mut out = String::new();
+    for e in &h.events {
+        let (value, fields) = match &e.output {
+            Some(output) => (e.op.output_value(output), e.op.output_fields(output)),
+            None => (e.op.value(), Vec::new()),
+        };
+        let _ = write!(
+            out,
+            "{{:process {}, :type :{}, :f :{}",
+            e.process,
+            e.kind,
+            e.op.f()
+        );
+        if let Some(k) = e.op.key() {
+            out.push_str(", :key ");
+            edn::write_str(&mut out, k);
         }
-        out
+        out.push_str(", :value ");
+        edn::write(&mut out, &Edn::from(&value));
+        for (name, v) in fields {
+            let _ = write!(out, ", :{name} ");
+            edn::write(&mut out, &Edn::from(&v));
+        }
+        let _ = writeln!(out, ", :time {}}}", e.time_ns);
+    }
+    out
+}
+
+impl From<&Datum> for Edn {
+    fn from(d: &Datum) -> Edn {
+        match d {
+            Datum::Nil => Edn::Nil,
+            Datum::Int(i) => Edn::Int(*i),
+            Datum::Str(s) => Edn::Str(s.clone()),
+            Datum::Keyword(k) => Edn::Keyword(k.clone()),
+            Datum::Vector(v) => Edn::Vector(v.iter().map(Edn::from).collect()),
+            Datum::Set(v) => Edn::Set(v.iter().map(Edn::from).collect()),
+        }
     }
 }
 
@@ -588,7 +656,7 @@ mod tests {
         assert_eq!(p.history.events.len(), 6);
         assert_eq!(
             p.history.events[2].output,
-            Some(OpOutput::Value {
+            Some(KvOutput::Value {
                 value: Some("3".into()),
                 version: None
             })
@@ -658,11 +726,11 @@ mod tests {
             ("{:process -1, :type :invoke, :f :get}", 1, "non-negative"),
         ];
         for (text, line, what) in cases {
-            let e = parse_edn_history(text, Model::Kv).unwrap_err();
+            let e = parse_edn_history::<KvOp>(text).unwrap_err();
             assert_eq!(e.line, line, "{e}");
             assert!(e.message.contains(what), "{e} should mention {what:?}");
         }
-        let mut e = parse_history("hello", Model::Kv).unwrap_err();
+        let mut e = parse_kv("hello").unwrap_err();
         e.file = "h.txt".into();
         assert!(e
             .to_string()
@@ -677,9 +745,9 @@ mod tests {
                     {:process 1, :type :ok, :f :get, :key \"4\", :value \"\", :version 3}\n\
                     {:process 2, :type :invoke, :f :cas, :key \"4\", :value [nil \"a\"]}\n\
                     {:process 2, :type :fail, :f :cas, :key \"4\", :value [nil \"a\"]}\n";
-        let p = parse_edn_history(text, Model::Kv).unwrap();
+        let p = parse_edn_history::<KvOp>(text).unwrap();
         assert_eq!(p.history.events.len(), 6);
-        let again = parse_edn_history(&p.history.to_edn(), Model::Kv).unwrap();
+        let again = parse_edn_history::<KvOp>(&to_edn(&p.history)).unwrap();
         assert_eq!(again.history.events.len(), 6);
         for (a, b) in p.history.events.iter().zip(&again.history.events) {
             assert_eq!(
@@ -691,8 +759,8 @@ mod tests {
                    {:process 0, :type :ok, :f :add, :value 3}\n\
                    {:process 0, :type :invoke, :f :read, :value nil}\n\
                    {:process 0, :type :ok, :f :read, :value #{3}}\n";
-        let p = parse_edn_history(set, Model::Set).unwrap();
-        let again = parse_edn_history(&p.history.to_edn(), Model::Set).unwrap();
+        let p = parse_edn_history::<SetOp>(set).unwrap();
+        let again = parse_edn_history::<SetOp>(&to_edn(&p.history)).unwrap();
         assert_eq!(again.history.events[3].output, p.history.events[3].output);
     }
 }

@@ -12,37 +12,26 @@
 //! infinity and may be linearized at any point after their call, or never: once every
 //! determinate operation is placed, the rest are left out.
 
-use super::model::{KeyModel, MapModel, Model, Outcome, SeqModel, SetModel};
 use super::ops::{operations, HistoryError, Operation};
-use super::History;
+use protocol::{EventKind, History, Model, Op, Outcome};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::hash::Hash;
 use std::time::Duration;
 
-/// How to check.
+/// How to check. What the operations mean (a missing key reading as `""`, whether a
+/// failed cas observed something, whether keys are checked apart) is the model's to say.
 #[derive(Clone, Debug)]
 pub struct LinOptions {
     /// Past this much wall-clock work the verdict is `Unknown`.
     pub budget: Duration,
-    /// Check each key on its own (P-compositionality). Off only to measure what it saves.
-    pub partition: bool,
-    /// A missing key reads as `""` (Porcupine's kv lab).
-    pub missing_reads_empty: bool,
-    /// A `fail` cas ran its compare and found a different value, so it constrains the
-    /// order like a read (etcd's `:fail :cas`, per the corpus README). Off: a `fail`
-    /// only says the operation did not take effect (e.g. not leader), and is dropped.
-    pub fail_cas_is_mismatch: bool,
 }
 
 impl Default for LinOptions {
     fn default() -> LinOptions {
         LinOptions {
             budget: Duration::from_secs(10),
-            partition: true,
-            missing_reads_empty: false,
-            fail_cas_is_mismatch: false,
         }
     }
 }
@@ -180,9 +169,9 @@ impl Deadline {
 const CLOCK_EVERY: u64 = 1 << 10;
 
 /// Checks `h` against `model`.
-pub fn check_linearizable(
-    h: &History,
-    model: Model,
+pub fn check_linearizable<M: Model>(
+    h: &History<M::Op>,
+    model: &M,
     opts: &LinOptions,
 ) -> Result<Verdict, HistoryError> {
     let ops = operations(h)?;
@@ -190,28 +179,25 @@ pub fn check_linearizable(
 }
 
 /// Checks already-paired operations (see [`operations`]).
-pub fn check_operations(
-    ops: &[Operation],
-    model: Model,
+pub fn check_operations<M: Model>(
+    ops: &[Operation<M::Op>],
+    model: &M,
     opts: &LinOptions,
 ) -> Result<Verdict, HistoryError> {
-    check_with::<true>(ops, model, opts, &mut 0)
+    check_with::<M, true>(ops, model, opts, &mut 0)
 }
 
 /// [`check_operations`], with the memo filled lazily (as the checker does) or on arrival
 /// (the reference the tests hold it to, see [`search`]); adds the search steps taken to
 /// `steps`.
-fn check_with<const LAZY: bool>(
-    ops: &[Operation],
-    model: Model,
+fn check_with<M: Model, const LAZY: bool>(
+    ops: &[Operation<M::Op>],
+    model: &M,
     opts: &LinOptions,
     steps: &mut u64,
 ) -> Result<Verdict, HistoryError> {
-    let groups = groups(ops, model, opts)?;
+    let groups = groups(ops, model)?;
     let deadline = Deadline::after(opts.budget);
-    let key_model = KeyModel {
-        missing_reads_empty: opts.missing_reads_empty,
-    };
     let mut failures = Vec::new();
     let mut undecided = Vec::new();
     for (key, group) in &groups {
@@ -219,15 +205,7 @@ fn check_with<const LAZY: bool>(
             undecided.push(key.to_string());
             continue;
         }
-        let r = match (model, opts.partition) {
-            (Model::Set, _) => search::<_, LAZY>(&SetModel, ops, group, &deadline, steps),
-            (_, true) => search::<_, LAZY>(&key_model, ops, group, &deadline, steps),
-            (_, false) => {
-                let keys = group.iter().filter_map(|(i, _)| ops[*i].op.key());
-                let map = MapModel::new(key_model, keys.map(str::to_string));
-                search::<_, LAZY>(&map, ops, group, &deadline, steps)
-            }
-        };
+        let r = search::<M, LAZY>(model, ops, group, &deadline, steps);
         match r {
             Search::Ok => {}
             Search::TimedOut => undecided.push(key.to_string()),
@@ -247,43 +225,52 @@ fn check_with<const LAZY: bool>(
     })
 }
 
-/// A sub-history: (index into the operations, outcome), in the operations' order.
-type Group<'a> = Vec<(usize, Outcome<'a>)>;
+/// What a model's step sees of an operation's output.
+type Out<M> = <<M as Model>::Op as Op>::Output;
 
-/// The operations to check, by key (the set is one object, and so is the whole map when
-/// not partitioning); failures that constrain nothing, and indeterminate reads, left out.
-fn groups<'h>(
-    ops: &[Operation<'h>],
-    model: Model,
-    opts: &LinOptions,
-) -> Result<BTreeMap<&'h str, Group<'h>>, HistoryError> {
-    let mut groups: BTreeMap<&str, Group> = BTreeMap::new();
+/// A sub-history: (index into the operations, outcome), in the operations' order.
+type Group<'a, T> = Vec<(usize, Outcome<'a, T>)>;
+
+/// The model's view of how an operation ended; `None` for a failure that constrains
+/// nothing (it did not take effect and observed nothing), which the checker drops.
+fn outcome_of<'h, M: Model>(model: &M, o: &Operation<'h, M::Op>) -> Option<Outcome<'h, Out<M>>> {
+    match o.end {
+        EventKind::Ok => Some(Outcome::Ok(
+            o.output.expect("an ok operation has its output"),
+        )),
+        EventKind::Info | EventKind::Invoke => Some(Outcome::Unknown),
+        EventKind::Fail => model.fail_observes(o.op).then_some(Outcome::Failed),
+    }
+}
+
+/// The operations to check, by the model's partition (one object when it has none);
+/// failures that constrain nothing, and indeterminate reads, left out.
+#[allow(clippy::type_complexity)]
+fn groups<'h, M: Model>(
+    ops: &[Operation<'h, M::Op>],
+    model: &M,
+) -> Result<BTreeMap<&'h str, Group<'h, Out<M>>>, HistoryError> {
+    let mut groups: BTreeMap<&str, Group<Out<M>>> = BTreeMap::new();
     for (i, o) in ops.iter().enumerate() {
         if !model.accepts(o.op) {
             return Err(HistoryError {
                 event: o.invoke,
                 message: format!(
-                    "`{}` is not an operation of the {model} model; expected {}",
+                    "`{}` is not an operation of the {} model; expected {}",
                     o.op,
-                    match model {
-                        Model::CasRegister => "get, put (write) or cas",
-                        Model::Kv => "get, put, append, delete or cas",
-                        Model::Set => "add or read of the set",
-                    }
+                    model.name(),
+                    model.vocabulary()
                 ),
             });
         }
-        let Some(outcome) = Outcome::of(o, opts.fail_cas_is_mismatch) else {
+        let Some(outcome) = outcome_of(model, o) else {
             continue;
         };
-        if outcome == Outcome::Unknown && o.op.is_read() {
+        if matches!(outcome, Outcome::Unknown) && o.op.is_read() {
             // A read whose result nobody saw neither changes nor constrains anything.
             continue;
         }
-        let key = match (model, opts.partition) {
-            (Model::Set, _) | (_, false) => "",
-            _ => o.op.key().unwrap_or_default(),
-        };
+        let key = model.partition(o.op).unwrap_or_default();
         groups.entry(key).or_default().push((i, outcome));
     }
     Ok(groups)
@@ -606,10 +593,10 @@ fn repeats_on_path<S: Eq>(calls: &[Call<S>], unknown: &[bool], state: &S, after:
 /// second, which can only cover a new configuration that extends the path by
 /// indeterminate operations alone. A search that never backtracks, the usual one over a
 /// correct system's history, thus never hashes or stores a configuration.
-fn search<M: SeqModel, const LAZY: bool>(
+fn search<M: Model, const LAZY: bool>(
     model: &M,
-    ops: &[Operation],
-    group: &[(usize, Outcome)],
+    ops: &[Operation<M::Op>],
+    group: &[(usize, Outcome<Out<M>>)],
     deadline: &Deadline,
     total_steps: &mut u64,
 ) -> Search
@@ -622,10 +609,10 @@ where
     r
 }
 
-fn search_steps<M: SeqModel, const LAZY: bool>(
+fn search_steps<M: Model, const LAZY: bool>(
     model: &M,
-    ops: &[Operation],
-    group: &[(usize, Outcome)],
+    ops: &[Operation<M::Op>],
+    group: &[(usize, Outcome<Out<M>>)],
     deadline: &Deadline,
     steps: &mut u64,
 ) -> Search
@@ -657,7 +644,7 @@ where
     // them gives another linearization (the earlier one was invoked sooner and neither
     // ever returns), so this loses nothing and spares the search k! orders of k twins.
     let mut twin_before = vec![NONE; n];
-    let mut last_of: BTreeMap<&protocol::ClientOp, usize> = BTreeMap::new();
+    let mut last_of: BTreeMap<&M::Op, usize> = BTreeMap::new();
     for &(_, j) in &by_invoke {
         if unknown_op[j] {
             if let Some(t) = last_of.insert(ops[group[j].0].op, j) {
@@ -698,22 +685,22 @@ where
             // 1. Identical indeterminate operations are used in invocation order.
             // 2. An indeterminate operation that changes nothing is left out.
             // 3. Right after an indeterminate operation, the model may rule out some
-            //    operations (`SeqModel::skip_after_unknown`): a blind overwrite (the
+            //    operations (`Model::skip_after_unknown`): a blind overwrite (the
             //    indeterminate one can be left out) or a commuting determinate operation
             //    (the indeterminate one can move after it).
             // Rule 3 depends on the last operation, so the memo key includes it.
-            let stepped = if twin_unused || (after_unknown && model.skip_after_unknown(op, outcome))
-            {
-                None // Skipped (rules 1, 3).
-            } else {
-                match model.step(&state, op, outcome) {
-                    None => None,
-                    // `Some(None)`: the state stays as it is.
-                    Some(Cow::Borrowed(_)) => Some(None),
-                    Some(Cow::Owned(s)) if unknown && s == state => Some(None),
-                    Some(Cow::Owned(s)) => Some(Some(s)),
-                }
-            };
+            let stepped =
+                if twin_unused || (after_unknown && model.skip_after_unknown(op, *outcome)) {
+                    None // Skipped (rules 1, 3).
+                } else {
+                    match model.step(&state, op, *outcome) {
+                        None => None,
+                        // `Some(None)`: the state stays as it is.
+                        Some(Cow::Borrowed(_)) => Some(None),
+                        Some(Cow::Owned(s)) if unknown && s == state => Some(None),
+                        Some(Cow::Owned(s)) => Some(Some(s)),
+                    }
+                };
             match stepped {
                 Some(after) if !unknown || after.is_some() => {
                     // Mark it linearized in place; undone below if already explored.
@@ -806,7 +793,10 @@ where
 /// The group's operations (invocation, index into `group`) by invocation, ties in group
 /// order.
 /// Already so when `ops` comes from [`operations`], which is checked rather than sorted.
-fn by_invoke(ops: &[Operation], group: &[(usize, Outcome)]) -> Vec<(usize, usize)> {
+fn by_invoke<O: Op>(
+    ops: &[Operation<O>],
+    group: &[(usize, Outcome<O::Output>)],
+) -> Vec<(usize, usize)> {
     let mut calls: Vec<(usize, usize)> = (group.iter().enumerate())
         .map(|(j, (i, _))| (ops[*i].invoke, j))
         .collect();
@@ -825,9 +815,9 @@ fn by_invoke(ops: &[Operation], group: &[(usize, Outcome)]) -> Vec<(usize, usize
 /// so the search finds a linearization of a valid history sooner.
 ///
 /// Calls come from `by_invoke` and are merged with the returns sorted by completion.
-fn entry_order(
-    ops: &[Operation],
-    group: &[(usize, Outcome)],
+fn entry_order<O: Op>(
+    ops: &[Operation<O>],
+    group: &[(usize, Outcome<O::Output>)],
     unknown_op: &[bool],
     by_invoke: &[(usize, usize)],
 ) -> Vec<usize> {
@@ -913,15 +903,16 @@ fn unlift(next: &mut [usize], prev: &mut [usize], call: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::{Event, EventKind};
-    use protocol::{ClientOp, OpOutput};
+    use crate::models::kv::{KvModel, KvOp, KvOutput, MapModel};
+    use crate::models::set::{SetModel, SetOp};
+    use protocol::Event;
 
     /// Builds histories event by event.
     #[derive(Default)]
-    struct B(History);
+    struct B(History<KvOp>);
 
     impl B {
-        fn ev(&mut self, p: u64, kind: EventKind, op: ClientOp, output: Option<OpOutput>) {
+        fn ev(&mut self, p: u64, kind: EventKind, op: KvOp, output: Option<KvOutput>) {
             let time_ns = self.0.events.len() as u64;
             self.0.events.push(Event {
                 process: p,
@@ -931,15 +922,15 @@ mod tests {
                 time_ns,
             });
         }
-        fn invoke(&mut self, p: u64, op: ClientOp) {
+        fn invoke(&mut self, p: u64, op: KvOp) {
             self.ev(p, EventKind::Invoke, op, None);
         }
-        fn done(&mut self, p: u64, kind: EventKind, op: ClientOp) {
-            let out = (kind == EventKind::Ok).then_some(OpOutput::Done);
+        fn done(&mut self, p: u64, kind: EventKind, op: KvOp) {
+            let out = (kind == EventKind::Ok).then_some(KvOutput::Done);
             self.ev(p, kind, op, out);
         }
         fn read(&mut self, p: u64, v: Option<&str>) {
-            let out = OpOutput::Value {
+            let out = KvOutput::Value {
                 value: v.map(str::to_string),
                 version: None,
             };
@@ -947,18 +938,18 @@ mod tests {
         }
     }
 
-    fn get() -> ClientOp {
-        ClientOp::Get { key: "x".into() }
+    fn get() -> KvOp {
+        KvOp::Get { key: "x".into() }
     }
-    fn put(v: &str) -> ClientOp {
-        ClientOp::Put {
+    fn put(v: &str) -> KvOp {
+        KvOp::Put {
             key: "x".into(),
             value: v.into(),
         }
     }
 
-    fn check(h: &History, opts: &LinOptions) -> Verdict {
-        check_linearizable(h, Model::CasRegister, opts).unwrap()
+    fn check(h: &History<KvOp>, opts: &LinOptions) -> Verdict {
+        check_linearizable(h, &KvModel::register(), opts).unwrap()
     }
 
     #[test]
@@ -1007,7 +998,7 @@ mod tests {
 
     #[test]
     fn failed_cas_constrains_only_when_asked() {
-        let cas = ClientOp::Cas {
+        let cas = KvOp::Cas {
             key: "x".into(),
             expected: None,
             new: "1".into(),
@@ -1017,33 +1008,34 @@ mod tests {
         b.done(1, EventKind::Fail, cas);
         // The register is absent, so a compare against absent cannot have failed.
         assert!(check(&b.0, &LinOptions::default()).is_linearizable());
-        let mismatch = LinOptions {
+        let mismatch = KvModel {
             fail_cas_is_mismatch: true,
-            ..LinOptions::default()
+            ..KvModel::register()
         };
-        assert!(!check(&b.0, &mismatch).is_linearizable());
+        let v = check_linearizable(&b.0, &mismatch, &LinOptions::default()).unwrap();
+        assert!(!v.is_linearizable());
     }
 
     #[test]
     fn keys_are_independent_and_all_failures_reported() {
         let mut b = B::default();
         for key in ["a", "b"] {
-            let w = ClientOp::Put {
+            let w = KvOp::Put {
                 key: key.into(),
                 value: "1".into(),
             };
             b.invoke(1, w.clone());
             b.done(1, EventKind::Ok, w);
-            let r = ClientOp::Get { key: key.into() };
+            let r = KvOp::Get { key: key.into() };
             b.invoke(1, r.clone());
-            let out = OpOutput::Value {
+            let out = KvOutput::Value {
                 value: Some("2".into()),
                 version: None,
             };
             b.ev(1, EventKind::Ok, r, Some(out));
         }
         let Verdict::NotLinearizable(c) =
-            check_linearizable(&b.0, Model::Kv, &LinOptions::default()).unwrap()
+            check_linearizable(&b.0, &KvModel::default(), &LinOptions::default()).unwrap()
         else {
             panic!()
         };
@@ -1054,32 +1046,29 @@ mod tests {
     #[test]
     fn wrong_model_is_an_error() {
         let mut b = B::default();
-        b.invoke(1, ClientOp::SetRead);
-        let e = check_linearizable(&b.0, Model::Kv, &LinOptions::default()).unwrap_err();
+        b.invoke(1, KvOp::Delete { key: "x".into() });
+        let e = check_linearizable(&b.0, &KvModel::register(), &LinOptions::default()).unwrap_err();
         assert!(
-            e.message.contains("not an operation of the kv model"),
+            e.message
+                .contains("not an operation of the cas-register model"),
             "{e}"
         );
     }
 
     /// Checks with the lazy memo and with the reference that records on arrival: the
     /// verdicts (counterexamples included) and the steps taken must be the same.
-    fn lazy_matches_eager(ops: &[Operation], model: Model, opts: &LinOptions) -> Verdict {
+    fn lazy_matches_eager<M: Model>(ops: &[Operation<M::Op>], model: &M) -> Verdict {
+        let opts = LinOptions::default();
         let (mut lazy_steps, mut eager_steps) = (0, 0);
-        let lazy = check_with::<true>(ops, model, opts, &mut lazy_steps).unwrap();
-        let eager = check_with::<false>(ops, model, opts, &mut eager_steps).unwrap();
+        let lazy = check_with::<M, true>(ops, model, &opts, &mut lazy_steps).unwrap();
+        let eager = check_with::<M, false>(ops, model, &opts, &mut eager_steps).unwrap();
         assert_eq!(lazy, eager);
-        assert_eq!(
-            lazy_steps,
-            eager_steps,
-            "{lazy} {model} {opts:?} {}",
-            ops.len()
-        );
+        assert_eq!(lazy_steps, eager_steps, "{lazy} {model:?} {}", ops.len());
         lazy
     }
 
-    fn cas(from: Option<&str>, to: &str) -> ClientOp {
-        ClientOp::Cas {
+    fn cas(from: Option<&str>, to: &str) -> KvOp {
+        KvOp::Cas {
             key: "x".into(),
             expected: from.map(str::to_string),
             new: to.into(),
@@ -1089,9 +1078,10 @@ mod tests {
     /// Steps of the lazy search over `b`'s history as a cas register.
     fn steps(b: &B) -> (Verdict, u64) {
         let ops = operations(&b.0).unwrap();
-        let v = lazy_matches_eager(&ops, Model::CasRegister, &LinOptions::default());
+        let register = KvModel::register();
+        let v = lazy_matches_eager(&ops, &register);
         let mut steps = 0;
-        check_with::<true>(&ops, Model::CasRegister, &LinOptions::default(), &mut steps).unwrap();
+        check_with::<_, true>(&ops, &register, &LinOptions::default(), &mut steps).unwrap();
         (v, steps)
     }
 
@@ -1145,11 +1135,11 @@ mod tests {
 
     /// Small random histories over a two-value register, mostly not linearizable and full
     /// of indeterminate operations, so the searches are exhaustive and prune a lot.
-    fn random_history(seed: u64) -> History {
+    fn random_history(seed: u64) -> History<KvOp> {
         let mut rng = crate::history::generate::Rng::new(seed);
         let mut b = B::default();
         let value = |r: u64| ["a", "b"][r as usize % 2];
-        let mut open: Vec<Option<(u64, ClientOp)>> = vec![None; 3];
+        let mut open: Vec<Option<(u64, KvOp)>> = vec![None; 3];
         for _ in 0..6 + rng.below(14) {
             let c = rng.below(3) as usize;
             match open[c].take() {
@@ -1167,7 +1157,7 @@ mod tests {
                 Some((p, op)) => match (rng.below(10), &op) {
                     (0..=3, _) => b.done(p, EventKind::Info, op),
                     (4, _) => b.done(p, EventKind::Fail, op),
-                    (_, ClientOp::Get { .. }) => {
+                    (_, KvOp::Get { .. }) => {
                         let v = [None, Some("a"), Some("b")][rng.below(3) as usize];
                         b.read(p, v);
                     }
@@ -1178,49 +1168,71 @@ mod tests {
         b.0
     }
 
-    /// Random small-domain, generated and perturbed histories.
-    fn test_histories() -> Vec<(Model, History)> {
-        use crate::history::generate::{generate, perturb_read, GenConfig};
-        let mut histories = Vec::new();
+    /// Random small-domain, generated and perturbed histories: (register only, history)
+    /// for kv, and set histories.
+    #[allow(clippy::type_complexity)]
+    fn test_histories() -> (Vec<(bool, History<KvOp>)>, Vec<History<SetOp>>) {
+        use crate::history::generate::{generate_kv, generate_set, perturb_read, GenConfig};
+        let mut kv = Vec::new();
+        let mut sets = Vec::new();
         for seed in 0..400 {
-            histories.push((Model::CasRegister, random_history(seed)));
+            kv.push((true, random_history(seed)));
         }
         for seed in 0..60u64 {
-            let model = [Model::Kv, Model::CasRegister, Model::Set][(seed % 3) as usize];
-            let h = generate(&GenConfig {
-                model,
+            let cfg = GenConfig {
+                register: seed % 3 == 1,
                 clients: 2 + (seed % 5) as usize,
                 keys: 1 + (seed % 2) as usize,
                 ops: 20 + (seed as usize * 7) % 60,
                 info_percent: [0, 10, 30][(seed % 3) as usize],
                 seed,
-            });
-            if let Some(bad) = perturb_read(&h, seed) {
-                histories.push((model, bad));
+            };
+            if seed % 3 == 2 {
+                let h = generate_set(&cfg);
+                sets.extend(perturb_read(&h, seed));
+                sets.push(h);
+            } else {
+                let h = generate_kv(&cfg);
+                kv.extend(perturb_read(&h, seed).map(|bad| (cfg.register, bad)));
+                kv.push((cfg.register, h));
             }
-            histories.push((model, h));
         }
-        histories
+        (kv, sets)
+    }
+
+    fn count(verdicts: &mut [usize; 3], v: Verdict) {
+        match v {
+            Verdict::Linearizable => verdicts[0] += 1,
+            Verdict::NotLinearizable(_) => verdicts[1] += 1,
+            Verdict::Unknown { .. } => verdicts[2] += 1,
+        }
     }
 
     #[test]
     fn the_lazy_memo_prunes_exactly_as_recording_on_arrival() {
         let mut verdicts = [0; 3];
-        for (model, h) in &test_histories() {
+        let (kv, sets) = test_histories();
+        for (register, h) in &kv {
             let ops = operations(h).unwrap();
-
-            for (fail_cas_is_mismatch, partition) in [(false, true), (true, true), (false, false)] {
-                let opts = LinOptions {
+            let base = if *register {
+                KvModel::register()
+            } else {
+                KvModel::default()
+            };
+            for fail_cas_is_mismatch in [false, true] {
+                let model = KvModel {
                     fail_cas_is_mismatch,
-                    partition,
-                    ..LinOptions::default()
+                    ..base
                 };
-                match lazy_matches_eager(&ops, *model, &opts) {
-                    Verdict::Linearizable => verdicts[0] += 1,
-                    Verdict::NotLinearizable(_) => verdicts[1] += 1,
-                    Verdict::Unknown { .. } => verdicts[2] += 1,
-                }
+                count(&mut verdicts, lazy_matches_eager(&ops, &model));
             }
+            let keys = ops.iter().map(|o| o.op.key_str().to_string());
+            let map = MapModel::new(base, keys);
+            count(&mut verdicts, lazy_matches_eager(&ops, &map));
+        }
+        for h in &sets {
+            let ops = operations(h).unwrap();
+            count(&mut verdicts, lazy_matches_eager(&ops, &SetModel));
         }
         assert!(verdicts[0] > 300 && verdicts[1] > 300, "{verdicts:?}");
         assert_eq!(verdicts[2], 0);
@@ -1230,7 +1242,16 @@ mod tests {
     fn the_lazy_memo_prunes_exactly_as_recording_on_arrival_on_the_corpus() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/porcupine");
         let mut checked = 0;
-        for (sub, model) in [("etcd", Model::CasRegister), ("kv", Model::Kv)] {
+        for (sub, model) in [
+            (
+                "etcd",
+                KvModel {
+                    fail_cas_is_mismatch: true,
+                    ..KvModel::register()
+                },
+            ),
+            ("kv", KvModel::default()),
+        ] {
             let mut names: Vec<_> = std::fs::read_dir(dir.join(sub))
                 .unwrap()
                 .flatten()
@@ -1239,13 +1260,9 @@ mod tests {
             names.sort();
             for path in names {
                 let text = std::fs::read_to_string(&path).unwrap();
-                let parsed = crate::history::parse_history(&text, model).unwrap();
+                let parsed = crate::history::jepsen::parse_kv(&text).unwrap();
                 let ops = operations(&parsed.history).unwrap();
-                let opts = LinOptions {
-                    fail_cas_is_mismatch: model == Model::CasRegister,
-                    ..LinOptions::default()
-                };
-                lazy_matches_eager(&ops, model, &opts);
+                lazy_matches_eager(&ops, &model);
                 checked += 1;
             }
         }
@@ -1254,7 +1271,10 @@ mod tests {
 
     /// The entry order as first written: everything sorted by time, then each segment's
     /// determinate calls first by a stable sort.
-    fn reference_order(ops: &[Operation], group: &[(usize, Outcome)]) -> Vec<usize> {
+    fn reference_order<O: Op>(
+        ops: &[Operation<O>],
+        group: &[(usize, Outcome<O::Output>)],
+    ) -> Vec<usize> {
         let mut order: Vec<(usize, usize, usize)> = Vec::new();
         for (j, (i, outcome)) in group.iter().enumerate() {
             let o = &ops[*i];
@@ -1281,28 +1301,37 @@ mod tests {
         keyed.into_iter().map(|(_, _, n)| n).collect()
     }
 
+    /// Compares the merged entry order with the reference over every group of `ops`, in
+    /// invocation order and reversed (as a caller of `check_operations` may pass them).
+    fn compare_orders<M: Model>(ops: &[Operation<M::Op>], model: &M) -> usize {
+        let reversed: Vec<Operation<M::Op>> = ops.iter().rev().cloned().collect();
+        let mut compared = 0;
+        for ops in [ops, &reversed[..]] {
+            for group in groups(ops, model).unwrap().values() {
+                let unknown: Vec<bool> = group
+                    .iter()
+                    .map(|(_, o)| matches!(o, Outcome::Unknown))
+                    .collect();
+                let merged = entry_order(ops, group, &unknown, &by_invoke(ops, group));
+                assert_eq!(merged, reference_order(ops, group));
+                compared += 1;
+            }
+        }
+        compared
+    }
+
     #[test]
     fn entry_order_merges_as_sorting_did() {
         let mut compared = 0;
-        for (model, h) in &test_histories() {
+        let (kv, sets) = test_histories();
+        for (_, h) in &kv {
             let ops = operations(h).unwrap();
-            // Also out of invocation order, as a caller of `check_operations` may pass.
-            let reversed: Vec<Operation> = ops.iter().rev().cloned().collect();
-            for (ops, partition) in [(&ops, true), (&ops, false), (&reversed, true)] {
-                let opts = LinOptions {
-                    partition,
-                    ..LinOptions::default()
-                };
-                for group in groups(ops, *model, &opts).unwrap().values() {
-                    let unknown: Vec<bool> = group
-                        .iter()
-                        .map(|(_, o)| matches!(o, Outcome::Unknown))
-                        .collect();
-                    let merged = entry_order(ops, group, &unknown, &by_invoke(ops, group));
-                    assert_eq!(merged, reference_order(ops, group));
-                    compared += 1;
-                }
-            }
+            compared += compare_orders(&ops, &KvModel::default());
+            let keys = ops.iter().map(|o| o.op.key_str().to_string());
+            compared += compare_orders(&ops, &MapModel::new(KvModel::default(), keys));
+        }
+        for h in &sets {
+            compared += compare_orders(&operations(h).unwrap(), &SetModel);
         }
         assert!(compared > 1000, "{compared}");
     }

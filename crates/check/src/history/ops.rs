@@ -4,15 +4,14 @@
 //! (a completion with no invocation, an invocation from a busy process, an `ok` read
 //! without its value) are reported with the event's index, never a panic.
 
-use super::{Event, EventKind, History};
-use protocol::{ClientOp, OpOutput};
+use protocol::{EventKind, History, Op};
 use std::fmt;
 
 /// One invoked operation and how it ended, borrowed from its history's events.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Operation<'h> {
+#[derive(Debug, PartialEq, Eq)]
+pub struct Operation<'h, O: Op> {
     pub process: u64,
-    pub op: &'h ClientOp,
+    pub op: &'h O,
     /// Index of the invocation in `History::events`.
     pub invoke: usize,
     /// Index of the completion; `None` if still pending at the end of the history.
@@ -20,13 +19,20 @@ pub struct Operation<'h> {
     /// `Ok`, `Fail`, `Info`, or `Invoke` when pending at the end.
     pub end: EventKind,
     /// What an `ok` completion returned.
-    pub output: Option<&'h OpOutput>,
+    pub output: Option<&'h O::Output>,
     /// Recorded times of invocation and completion, for reports.
     pub invoke_ns: u64,
     pub complete_ns: Option<u64>,
 }
 
-impl Operation<'_> {
+// Manual: a derive would ask `O: Clone`, though only references are copied.
+impl<O: Op> Clone for Operation<'_, O> {
+    fn clone(&self) -> Self {
+        Operation { ..*self }
+    }
+}
+
+impl<O: Op> Operation<'_, O> {
     /// Whether the outcome is unknown: it may have taken effect at any point after its
     /// invocation, or never.
     pub fn indeterminate(&self) -> bool {
@@ -36,17 +42,8 @@ impl Operation<'_> {
     /// A one-line rendering: `process 3: put x=1 -> ok (events 4..9)`.
     pub fn summary(&self) -> String {
         let result = match (&self.end, self.output) {
-            (EventKind::Ok, Some(OpOutput::Value { value, version })) => {
-                let v = value
-                    .as_deref()
-                    .map_or("nil".to_string(), |v| format!("{v:?}"));
-                match version {
-                    Some(n) => format!("ok {v} (version {n})"),
-                    None => format!("ok {v}"),
-                }
-            }
-            (EventKind::Ok, Some(OpOutput::Set(s))) => format!("ok {s:?}"),
-            (EventKind::Ok, _) => "ok".to_string(),
+            (EventKind::Ok, Some(out)) => self.op.describe_output(out),
+            (EventKind::Ok, None) => "ok".to_string(),
             (EventKind::Fail, _) => "fail".to_string(),
             (EventKind::Info, _) => "info (outcome unknown)".to_string(),
             (EventKind::Invoke, _) => "pending at end (outcome unknown)".to_string(),
@@ -79,9 +76,9 @@ impl fmt::Display for HistoryError {
 impl std::error::Error for HistoryError {}
 
 /// Pairs invocations and completions per process, in invocation order.
-pub fn operations(h: &History) -> Result<Vec<Operation<'_>>, HistoryError> {
+pub fn operations<O: Op>(h: &History<O>) -> Result<Vec<Operation<'_, O>>, HistoryError> {
     // About one operation per invocation and completion pair.
-    let mut ops: Vec<Operation> = Vec::with_capacity(h.events.len() / 2 + 1);
+    let mut ops: Vec<Operation<O>> = Vec::with_capacity(h.events.len() / 2 + 1);
     // (process, index in `ops` of its operation in flight), in no order: there are about
     // as many as clients, so a scan of a short vector beats a tree's search, insertion and
     // removal.
@@ -133,13 +130,19 @@ pub fn operations(h: &History) -> Result<Vec<Operation<'_>>, HistoryError> {
                         ops[j].invoke + 1
                     )));
                 }
-                check_output(e).map_err(err)?;
+                if e.kind == EventKind::Ok && e.output.is_none() {
+                    return Err(err(format!(
+                        "`ok` completion of `{}` without its result; expected the output \
+                         the operation returned",
+                        e.op
+                    )));
+                }
                 let o = &mut ops[j];
                 o.complete = Some(i);
                 o.end = e.kind;
                 o.complete_ns = Some(e.time_ns);
                 o.output = if e.kind == EventKind::Ok {
-                    Some(e.output.as_ref().unwrap_or(&OpOutput::Done))
+                    e.output.as_ref()
                 } else {
                     None
                 };
@@ -149,34 +152,15 @@ pub fn operations(h: &History) -> Result<Vec<Operation<'_>>, HistoryError> {
     Ok(ops)
 }
 
-/// An `ok` read must say what it read, or no checker can judge it.
-fn check_output(e: &Event) -> Result<(), String> {
-    if e.kind != EventKind::Ok {
-        return Ok(());
-    }
-    match (&e.op, &e.output) {
-        (ClientOp::Get { .. }, Some(OpOutput::Value { .. })) => Ok(()),
-        (ClientOp::Get { .. }, other) => Err(format!(
-            "`ok` get must carry a value output (OpOutput::Value), found {other:?}"
-        )),
-        (ClientOp::SetRead, Some(OpOutput::Set(_))) => Ok(()),
-        (ClientOp::SetRead, other) => Err(format!(
-            "`ok` set read must carry the set read (OpOutput::Set), found {other:?}"
-        )),
-        (_, None | Some(OpOutput::Done)) => Ok(()),
-        (op, Some(other)) => Err(format!(
-            "`ok` {op} is a write and should return done, found {other:?}"
-        )),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::models::kv::{KvOp, KvOutput};
+    use protocol::Event;
 
-    fn ev(process: u64, kind: EventKind, key: &str) -> Event {
-        let op = ClientOp::Get { key: key.into() };
-        let output = (kind == EventKind::Ok).then_some(OpOutput::Value {
+    fn ev(process: u64, kind: EventKind, key: &str) -> Event<KvOp> {
+        let op = KvOp::Get { key: key.into() };
+        let output = (kind == EventKind::Ok).then_some(KvOutput::Value {
             value: None,
             version: None,
         });
@@ -189,7 +173,7 @@ mod tests {
         }
     }
 
-    fn history(events: Vec<Event>) -> History {
+    fn history(events: Vec<Event<KvOp>>) -> History<KvOp> {
         History { events }
     }
 
@@ -217,7 +201,7 @@ mod tests {
                 (2, Some(6), Fail)
             ]
         );
-        assert!(matches!(ops[1].output, Some(OpOutput::Value { .. })));
+        assert!(matches!(ops[1].output, Some(KvOutput::Value { .. })));
         assert_eq!(ops[0].output, None);
     }
 

@@ -5,15 +5,15 @@
 //! - *read your writes*: once a session's write to a key is acknowledged, its later reads
 //!   of that key reflect it.
 //!
-//! Reads are ordered by `OpOutput::Value { version }`, assumed to grow with every write
+//! Reads are ordered by `KvOutput::Value { version }`, assumed to grow with every write
 //! to a key. Reads without a version are checked only where no version is needed: a read
 //! of an absent key after the session's own acknowledged write, when no operation in the
 //! history ever deletes that key. A session is a process, or a client that several
 //! processes belong to (Jepsen gives a client a new process after `info`).
 
 use super::ops::{operations, HistoryError, Operation};
-use super::{EventKind, History};
-use protocol::{ClientOp, OpOutput};
+use crate::models::kv::{KvOp, KvOutput};
+use protocol::{EventKind, History, Op};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
@@ -94,24 +94,24 @@ impl fmt::Display for SessionReport {
 #[derive(Default)]
 struct Seen<'a> {
     /// Highest version read, and by which operation.
-    max_read: Option<(u64, &'a Operation<'a>)>,
+    max_read: Option<(u64, &'a Operation<'a, KvOp>)>,
     /// The session's latest acknowledged write, and the highest version the session had
     /// read before it (the write must produce a newer one).
-    write: Option<(&'a Operation<'a>, Option<u64>)>,
+    write: Option<(&'a Operation<'a, KvOp>, Option<u64>)>,
 }
 
 /// Checks monotonic reads and read-your-writes per session. `client_of` maps a process
 /// to its client (session); processes not in it, or all when `None`, are their own
 /// session.
 pub fn check_sessions(
-    h: &History,
+    h: &History<KvOp>,
     client_of: Option<&BTreeMap<u64, u64>>,
 ) -> Result<SessionReport, HistoryError> {
     let ops = operations(h)?;
     let session = |p: u64| client_of.and_then(|m| m.get(&p).copied()).unwrap_or(p);
     let deleted: BTreeSet<&str> = ops
         .iter()
-        .filter(|o| matches!(o.op, ClientOp::Delete { .. }))
+        .filter(|o| matches!(o.op, KvOp::Delete { .. }))
         .filter_map(|o| o.op.key())
         .collect();
     let mut seen: BTreeMap<(u64, &str), Seen> = BTreeMap::new();
@@ -128,9 +128,9 @@ pub fn check_sessions(
         }
         let entry = seen.entry((s, key)).or_default();
         match (o.op, o.output) {
-            (ClientOp::Get { .. }, Some(OpOutput::Value { value, version })) => {
+            (KvOp::Get { .. }, Some(KvOutput::Value { value, version })) => {
                 report.reads_checked += 1;
-                let mut violation = |guarantee, earlier: &Operation, detail: String| {
+                let mut violation = |guarantee, earlier: &Operation<KvOp>, detail: String| {
                     report.violations.push(SessionViolation {
                         guarantee,
                         session: s,
@@ -178,7 +178,7 @@ pub fn check_sessions(
                     }
                 }
             }
-            (ClientOp::Get { .. }, _) => {}
+            (KvOp::Get { .. }, _) => {}
             _ => {
                 // An acknowledged write: later reads must see it or something newer.
                 let floor = entry.max_read.map(|(v, _)| v);
@@ -199,10 +199,10 @@ mod tests {
     use super::*;
     use crate::history::Event;
 
-    struct B(History);
+    struct B(History<KvOp>);
 
     impl B {
-        fn op(&mut self, p: u64, op: ClientOp, end: EventKind, out: Option<OpOutput>) {
+        fn op(&mut self, p: u64, op: KvOp, end: EventKind, out: Option<KvOutput>) {
             self.0.events.push(Event {
                 process: p,
                 kind: EventKind::Invoke,
@@ -219,23 +219,18 @@ mod tests {
             });
         }
         fn get(&mut self, p: u64, value: Option<&str>, version: Option<u64>) {
-            let out = OpOutput::Value {
+            let out = KvOutput::Value {
                 value: value.map(str::to_string),
                 version,
             };
-            self.op(
-                p,
-                ClientOp::Get { key: "x".into() },
-                EventKind::Ok,
-                Some(out),
-            );
+            self.op(p, KvOp::Get { key: "x".into() }, EventKind::Ok, Some(out));
         }
         fn put(&mut self, p: u64, value: &str, end: EventKind) {
-            let op = ClientOp::Put {
+            let op = KvOp::Put {
                 key: "x".into(),
                 value: value.into(),
             };
-            self.op(p, op, end, Some(OpOutput::Done));
+            self.op(p, op, end, Some(KvOutput::Done));
         }
     }
 

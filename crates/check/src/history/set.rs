@@ -5,8 +5,8 @@
 //! add that definitely failed (`fail`) must not be present.
 
 use super::ops::{operations, HistoryError};
-use super::{EventKind, History};
-use protocol::{ClientOp, OpOutput};
+use crate::models::set::{SetOp, SetOutput};
+use protocol::{EventKind, History};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
@@ -76,7 +76,10 @@ impl fmt::Display for SetReport {
 /// Checks the adds in `h` against `final_state`, a multiset (e.g. a node's
 /// `StateView::Elements`), or, when `None`, against the last `ok` set read in `h`; then
 /// only adds acknowledged before that read was invoked count as lost when absent.
-pub fn check_set(h: &History, final_state: Option<&[u64]>) -> Result<SetReport, HistoryError> {
+pub fn check_set(
+    h: &History<SetOp>,
+    final_state: Option<&[u64]>,
+) -> Result<SetReport, HistoryError> {
     let ops = operations(h)?;
     // Adds acknowledged before this event index must be in the read.
     let mut read_from = usize::MAX;
@@ -85,10 +88,10 @@ pub fn check_set(h: &History, final_state: Option<&[u64]>) -> Result<SetReport, 
         None => {
             let last = ops
                 .iter()
-                .filter(|o| o.end == EventKind::Ok && *o.op == ClientOp::SetRead)
+                .filter(|o| o.end == EventKind::Ok && *o.op == SetOp::Read)
                 .max_by_key(|o| o.complete);
             match last.and_then(|o| o.output.map(|out| (o.invoke, out))) {
-                Some((invoke, OpOutput::Set(s))) => {
+                Some((invoke, SetOutput::Set(s))) => {
                     read_from = invoke;
                     s.iter().copied().collect()
                 }
@@ -115,7 +118,7 @@ pub fn check_set(h: &History, final_state: Option<&[u64]>) -> Result<SetReport, 
     let mut unsure = BTreeSet::new();
     let mut r = SetReport::default();
     for o in &ops {
-        let ClientOp::SetAdd { element } = *o.op else {
+        let SetOp::Add { element } = *o.op else {
             continue;
         };
         r.attempted += 1;
@@ -165,7 +168,10 @@ pub fn check_set(h: &History, final_state: Option<&[u64]>) -> Result<SetReport, 
 }
 
 /// [`check_set`] against each of several final reads (e.g. one per replica).
-pub fn check_set_reads(h: &History, reads: &[&[u64]]) -> Result<Vec<SetReport>, HistoryError> {
+pub fn check_set_reads(
+    h: &History<SetOp>,
+    reads: &[&[u64]],
+) -> Result<Vec<SetReport>, HistoryError> {
     reads.iter().map(|r| check_set(h, Some(r))).collect()
 }
 
@@ -174,7 +180,7 @@ mod tests {
     use super::*;
     use crate::history::Event;
 
-    fn ev(process: u64, kind: EventKind, op: ClientOp, output: Option<OpOutput>) -> Event {
+    fn ev(process: u64, kind: EventKind, op: SetOp, output: Option<SetOutput>) -> Event<SetOp> {
         Event {
             process,
             kind,
@@ -184,18 +190,18 @@ mod tests {
         }
     }
 
-    fn add(h: &mut History, p: u64, e: u64, end: EventKind) {
-        let op = ClientOp::SetAdd { element: e };
+    fn add(h: &mut History<SetOp>, p: u64, e: u64, end: EventKind) {
+        let op = SetOp::Add { element: e };
         h.events.push(ev(p, EventKind::Invoke, op.clone(), None));
         if end != EventKind::Invoke {
-            let out = (end == EventKind::Ok).then_some(OpOutput::Done);
+            let out = (end == EventKind::Ok).then_some(SetOutput::Done);
             h.events.push(ev(p, end, op, out));
         }
     }
 
     #[test]
     fn finds_lost_unexpected_duplicated() {
-        let mut h = History::default();
+        let mut h = History::<SetOp>::default();
         add(&mut h, 0, 1, EventKind::Ok);
         add(&mut h, 0, 2, EventKind::Ok);
         add(&mut h, 1, 3, EventKind::Info);
@@ -220,16 +226,15 @@ mod tests {
 
     #[test]
     fn uses_the_last_read() {
-        let mut h = History::default();
+        let mut h = History::<SetOp>::default();
         add(&mut h, 0, 1, EventKind::Ok);
         assert!(check_set(&h, None).is_err());
-        h.events
-            .push(ev(0, EventKind::Invoke, ClientOp::SetRead, None));
+        h.events.push(ev(0, EventKind::Invoke, SetOp::Read, None));
         h.events.push(ev(
             0,
             EventKind::Ok,
-            ClientOp::SetRead,
-            Some(OpOutput::Set(BTreeSet::new())),
+            SetOp::Read,
+            Some(SetOutput::Set(BTreeSet::new())),
         ));
         assert_eq!(check_set(&h, None).unwrap().lost, BTreeSet::from([1]));
     }

@@ -7,8 +7,7 @@
 //! crash as `None`. A paused master still counts: it believes it leads and acts on it as
 //! soon as it resumes.
 
-use super::Violation;
-use protocol::{NodeStatus, Role, Term};
+use protocol::{InvariantId, NodeStatus, Role, Term, Violation};
 use std::collections::BTreeMap;
 
 pub struct ElectionSafety {
@@ -51,7 +50,7 @@ impl ElectionSafety {
                     self.leader_of_term.insert(term, idx);
                 }
                 Some(&first) if first != idx => self.record(Violation {
-                    invariant: "election-safety",
+                    invariant: InvariantId::ELECTION_SAFETY,
                     at_ns: Some(now_ns),
                     detail: format!(
                         "n{} and n{} both leader in term {}",
@@ -79,7 +78,7 @@ impl ElectionSafety {
                         .collect();
                     if !others.is_empty() {
                         self.record(Violation {
-                            invariant: "election-safety",
+                            invariant: InvariantId::ELECTION_SAFETY,
                             at_ns: Some(now_ns),
                             detail: format!(
                                 "n{} became master while {} still acted as master",

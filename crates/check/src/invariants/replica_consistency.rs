@@ -11,16 +11,32 @@
 //! This differs from [`super::convergence`] only where the design's notion of "replica"
 //! differs from "every node holds everything" (seed 05).
 
-use super::Violation;
-use protocol::{NodeId, StateView};
+use crate::models::kv::KvState;
+use crate::models::set::{Elements, SetOp};
+use protocol::{Finals, Invariant, InvariantId, NodeId, Undecided, Violation};
 use std::collections::BTreeMap;
 
+/// Seed 01's check as an invariant of a document store: every replica's documents are
+/// equal, as multisets.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AllDocumentsEqual;
+
+impl Invariant<SetOp, Elements> for AllDocumentsEqual {
+    fn id(&self) -> InvariantId {
+        InvariantId::REPLICA_CONSISTENCY
+    }
+
+    fn check(&self, run: &Finals<'_, SetOp, Elements>) -> Result<Vec<Violation>, Undecided> {
+        Ok(all_equal(run.states).into_iter().collect())
+    }
+}
+
 /// Seed 01: every node's documents are equal.
-pub fn all_equal(states: &[(NodeId, StateView)]) -> Option<Violation> {
+pub fn all_equal(states: &[(NodeId, Elements)]) -> Option<Violation> {
     let (first, reference) = states.first()?;
     let (other, state) = states.iter().find(|(_, s)| s != reference)?;
     Some(Violation {
-        invariant: "replica-consistency",
+        invariant: InvariantId::REPLICA_CONSISTENCY,
         at_ns: None,
         detail: format!(
             "the design's consistency check fails: {first} and {other} hold different documents ({})",
@@ -33,8 +49,8 @@ pub fn all_equal(states: &[(NodeId, StateView)]) -> Option<Violation> {
 /// with different values are reported; the union takes, for such a key, the value of the
 /// fragment `owner` names (by the value's content, e.g. its courier).
 pub fn master_matches_fragments(
-    master: &(NodeId, StateView),
-    fragments: &[(NodeId, StateView)],
+    master: &(NodeId, KvState),
+    fragments: &[(NodeId, KvState)],
     owner: impl Fn(&str) -> NodeId,
 ) -> Option<Violation> {
     let (combined, conflicts) = combine(fragments, owner);
@@ -51,9 +67,7 @@ pub fn master_matches_fragments(
             }
         ));
     }
-    let StateView::Kv(m) = &master.1 else {
-        return None;
-    };
+    let m = &master.1 .0;
     let mut keys: Vec<&String> = m.keys().chain(combined.keys()).collect();
     keys.sort();
     keys.dedup();
@@ -78,7 +92,7 @@ pub fn master_matches_fragments(
         return None;
     }
     Some(Violation {
-        invariant: "replica-consistency",
+        invariant: InvariantId::REPLICA_CONSISTENCY,
         at_ns: None,
         detail: format!(
             "the design's consistency check (node 1 = nodes 2+3 combined) fails: {}",
@@ -91,15 +105,13 @@ type Conflicts = Vec<(String, Vec<(NodeId, String)>)>;
 
 /// The union of key-value fragments, and the keys two fragments hold differently.
 pub fn combine(
-    fragments: &[(NodeId, StateView)],
+    fragments: &[(NodeId, KvState)],
     owner: impl Fn(&str) -> NodeId,
 ) -> (BTreeMap<String, String>, Conflicts) {
     let mut holders: BTreeMap<&String, Vec<(NodeId, &String)>> = BTreeMap::new();
     for (node, state) in fragments {
-        if let StateView::Kv(m) = state {
-            for (k, v) in m {
-                holders.entry(k).or_default().push((*node, v));
-            }
+        for (k, v) in &state.0 {
+            holders.entry(k).or_default().push((*node, v));
         }
     }
     let mut combined = BTreeMap::new();
@@ -123,55 +135,43 @@ pub fn combine(
     (combined, conflicts)
 }
 
-fn describe(a: &StateView, b: &StateView) -> String {
-    match (a, b) {
-        (StateView::Elements(x), StateView::Elements(y)) => {
-            let count = |v: &[u64]| {
-                let mut m: BTreeMap<u64, usize> = BTreeMap::new();
-                for e in v {
-                    *m.entry(*e).or_default() += 1;
-                }
-                m
-            };
-            let (cx, cy) = (count(x), count(y));
-            let only_a: Vec<&u64> = cx
-                .iter()
-                .filter(|(e, n)| cy.get(e).copied().unwrap_or(0) < **n)
-                .map(|(e, _)| e)
-                .take(5)
-                .collect();
-            let only_b: Vec<&u64> = cy
-                .iter()
-                .filter(|(e, n)| cx.get(e).copied().unwrap_or(0) < **n)
-                .map(|(e, _)| e)
-                .take(5)
-                .collect();
-            format!(
-                "{} vs {} documents; more copies in the first {only_a:?}, in the second {only_b:?}",
-                x.len(),
-                y.len()
-            )
+/// Where two replicas' documents differ: counts, and the documents one holds more copies
+/// of than the other.
+fn describe(a: &Elements, b: &Elements) -> String {
+    let (x, y) = (&a.0, &b.0);
+    let count = |v: &[u64]| {
+        let mut m: BTreeMap<u64, usize> = BTreeMap::new();
+        for e in v {
+            *m.entry(*e).or_default() += 1;
         }
-        (StateView::Kv(x), StateView::Kv(y)) => {
-            let mut keys: Vec<&String> = x.keys().chain(y.keys()).collect();
-            keys.sort();
-            keys.dedup();
-            keys.into_iter()
-                .find(|k| x.get(*k) != y.get(*k))
-                .map_or("same keys".into(), |k| {
-                    format!("key {k}: {:?} vs {:?}", x.get(k), y.get(k))
-                })
-        }
-        _ => "different kinds of data".into(),
-    }
+        m
+    };
+    let (cx, cy) = (count(x), count(y));
+    let only_a: Vec<&u64> = cx
+        .iter()
+        .filter(|(e, n)| cy.get(e).copied().unwrap_or(0) < **n)
+        .map(|(e, _)| e)
+        .take(5)
+        .collect();
+    let only_b: Vec<&u64> = cy
+        .iter()
+        .filter(|(e, n)| cx.get(e).copied().unwrap_or(0) < **n)
+        .map(|(e, _)| e)
+        .take(5)
+        .collect();
+    format!(
+        "{} vs {} documents; more copies in the first {only_a:?}, in the second {only_b:?}",
+        x.len(),
+        y.len()
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn kv(pairs: &[(&str, &str)]) -> StateView {
-        StateView::Kv(
+    fn kv(pairs: &[(&str, &str)]) -> KvState {
+        KvState(
             pairs
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -181,8 +181,8 @@ mod tests {
 
     #[test]
     fn a_duplicated_document_breaks_seed_01s_check() {
-        let a = StateView::Elements(vec![1, 2]);
-        let b = StateView::Elements(vec![1, 2, 2]);
+        let a = Elements(vec![1, 2]);
+        let b = Elements(vec![1, 2, 2]);
         assert!(all_equal(&[(NodeId(1), a.clone()), (NodeId(2), a.clone())]).is_none());
         let v = all_equal(&[(NodeId(1), a), (NodeId(2), b)]).expect("differs");
         assert!(v.detail.contains("in the second [2]"), "{}", v.detail);

@@ -1,7 +1,8 @@
-//! The replicated state machine: a string key-value map plus a grow-only set.
+//! The replicated state machine: a string key-value map.
 
-use protocol::{ClientError, ClientOp, ClientResult, LogIndex, OpOutput, StateView};
-use std::collections::{BTreeMap, BTreeSet};
+use check::models::kv::{KvOp, KvOutput, KvState};
+use protocol::{ClientError, ClientResult, LogIndex};
+use std::collections::BTreeMap;
 
 #[derive(Clone, Debug, Default)]
 pub struct StateMachine {
@@ -9,30 +10,22 @@ pub struct StateMachine {
     /// Index of the last entry that wrote each key (deletes included): the version a
     /// get reports, so session checkers can order reads.
     versions: BTreeMap<String, u64>,
-    set: BTreeSet<u64>,
-    /// Whether a set operation went through the log. Only applied entries flip it, so every
-    /// replica that applied the same prefix reports the same kind of [`StateView`].
-    set_used: bool,
 }
 
 impl StateMachine {
     /// Applies the committed entry at `index`. Reads through the log answer here too.
-    pub fn apply(&mut self, index: LogIndex, op: &ClientOp) -> ClientResult {
+    pub fn apply(&mut self, index: LogIndex, op: &KvOp) -> ClientResult<KvOutput> {
         match op {
-            ClientOp::Get { .. } => self.read(op),
-            ClientOp::SetRead => {
-                self.set_used = true;
-                self.read(op)
-            }
-            ClientOp::Put { key, value } => {
+            KvOp::Get { .. } => self.read(op),
+            KvOp::Put { key, value } => {
                 self.write(index, key, Some(value.clone()));
-                Ok(OpOutput::Done)
+                Ok(KvOutput::Done)
             }
-            ClientOp::Delete { key } => {
+            KvOp::Delete { key } => {
                 self.write(index, key, None);
-                Ok(OpOutput::Done)
+                Ok(KvOutput::Done)
             }
-            ClientOp::Append { key, value } => {
+            KvOp::Append { key, value } => {
                 // In place: the value only grows, and copying it per append is quadratic.
                 self.bump_version(index, key);
                 match self.kv.get_mut(key.as_str()) {
@@ -41,33 +34,27 @@ impl StateMachine {
                         self.kv.insert(key.clone(), value.clone());
                     }
                 }
-                Ok(OpOutput::Done)
+                Ok(KvOutput::Done)
             }
-            ClientOp::Cas { key, expected, new } => {
+            KvOp::Cas { key, expected, new } => {
                 if self.kv.get(key) == expected.as_ref() {
                     self.write(index, key, Some(new.clone()));
-                    Ok(OpOutput::Done)
+                    Ok(KvOutput::Done)
                 } else {
                     Err(ClientError::CasMismatch)
                 }
-            }
-            ClientOp::SetAdd { element } => {
-                self.set_used = true;
-                self.set.insert(*element);
-                Ok(OpOutput::Done)
             }
         }
     }
 
     /// Answers a read from the applied state without changing anything.
-    pub fn read(&self, op: &ClientOp) -> ClientResult {
+    pub fn read(&self, op: &KvOp) -> ClientResult<KvOutput> {
         match op {
-            ClientOp::Get { key } => Ok(OpOutput::Value {
+            KvOp::Get { key } => Ok(KvOutput::Value {
                 value: self.kv.get(key).cloned(),
                 // Never written: version 0, before every log index.
                 version: Some(self.versions.get(key).copied().unwrap_or(0)),
             }),
-            ClientOp::SetRead => Ok(OpOutput::Set(self.set.clone())),
             _ => panic!("read() called with a write: {op}"),
         }
     }
@@ -101,12 +88,7 @@ impl StateMachine {
         }
     }
 
-    /// Kv unless a set operation was ever applied; then the set's elements, sorted.
-    pub fn view(&self) -> StateView {
-        if self.set_used {
-            StateView::Elements(self.set.iter().copied().collect())
-        } else {
-            StateView::Kv(self.kv.clone())
-        }
+    pub fn view(&self) -> KvState {
+        KvState(self.kv.clone())
     }
 }

@@ -3,7 +3,8 @@
 //! Index 1 is the first entry; index 0 is the empty prefix with term 0, so the
 //! AppendEntries consistency check needs no special case for "from the beginning".
 
-use protocol::{ClientOp, LogIndex, Term};
+use check::models::kv::KvOp;
+use protocol::{LogIndex, Term};
 use std::sync::Arc;
 
 /// One log slot. `op` is `None` for the no-op a leader appends on election, which lets
@@ -14,7 +15,7 @@ pub struct Entry {
     /// Shared: one operation is held by the log, the disk record and every AppendEntries
     /// that carries it; cloning an entry copies a pointer, not the operation's strings.
     /// (`Arc` hashes, compares and prints as the operation itself.)
-    pub op: Option<Arc<ClientOp>>,
+    pub op: Option<Arc<KvOp>>,
 }
 
 /// Disk key of the entry at `index`; zero-padded so the disk map reads back in log order.

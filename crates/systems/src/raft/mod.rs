@@ -31,8 +31,9 @@
 //!   *unsafe*: every node, leader or follower, answers a read at once from its own applied
 //!   state, so a lagging follower or a deposed leader returns stale values. It exists only
 //!   to show the harness catches a broken Raft (`crates/sim/tests/findings.rs`).
-//! - **State view**: `StateView::Kv` unless a set operation was ever applied through the
-//!   log, then `StateView::Elements` (the set, sorted; set semantics, no duplicates).
+//! - **State**: the applied key-value map ([`KvState`]). Raft serves [`KvOp`] only: a
+//!   grow-only set is appends to one key (as the chaos test writes it), so a set
+//!   vocabulary would only add a second state machine.
 //! - **Roles**: a pre-candidate reports [`Role::Candidate`], though its term is unchanged.
 //!
 //! Params: `heartbeat_ms` (50), `election_timeout_min_ms` (300), `election_timeout_max_ms`
@@ -54,10 +55,12 @@ pub use kv::StateMachine;
 pub use messages::{AppendResult, Msg};
 use peers::PeerMap;
 
+use check::invariants::{Convergence, Durability, Linearizability};
+use check::models::kv::{KvModel, KvOp, KvOutput, KvState, KvWorkload};
 use core::time::Duration;
 use protocol::{
-    ClientError, ClientOp, ClientResult, Cx, Disk, LogIndex, Node, NodeId, NodeStatus, ParamError,
-    Params, RequestId, Role, StateView, Term, TimerId,
+    ClientError, ClientResult, Cx, Disk, LogIndex, Node, NodeId, NodeStatus, Op, ParamError,
+    Params, Promises, RequestId, Role, Shape, System, Term, TimerId, WorkloadSpec,
 };
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
@@ -116,7 +119,7 @@ pub enum Record {
     },
     Entry {
         term: Term,
-        op: Option<Arc<ClientOp>>,
+        op: Option<Arc<KvOp>>,
     },
 }
 
@@ -143,13 +146,13 @@ enum RoleState {
 #[derive(Clone, Debug)]
 struct PendingRead {
     req: RequestId,
-    op: ClientOp,
+    op: KvOp,
     read_index: LogIndex,
     /// The read round started after this read arrived.
     seq: u64,
 }
 
-type RaftCx<'a> = Cx<'a, Msg, Record>;
+type RaftCx<'a> = Cx<'a, Raft>;
 
 pub struct Raft {
     id: NodeId,
@@ -183,6 +186,8 @@ impl Node for Raft {
     type Msg = Msg;
     type Record = Record;
     type Config = Config;
+    type Op = KvOp;
+    type State = KvState;
 
     fn config(params: &Params) -> Result<Config, ParamError> {
         params.only(PARAMS)?;
@@ -315,7 +320,7 @@ impl Node for Raft {
         self.check_invariants();
     }
 
-    fn on_client(&mut self, cx: &mut RaftCx<'_>, req: RequestId, op: ClientOp) {
+    fn on_client(&mut self, cx: &mut RaftCx<'_>, req: RequestId, op: KvOp) {
         if op.is_read() && self.config.reads == ReadMode::Local {
             let result = self.sm.read(&op);
             self.reply(cx, req, result);
@@ -347,8 +352,32 @@ impl Node for Raft {
         }
     }
 
-    fn state(&self) -> StateView {
+    fn state(&self) -> KvState {
         self.sm.view()
+    }
+}
+
+impl System for Raft {
+    const NAME: &'static str = "raft";
+    type Workload = KvWorkload;
+
+    fn workload(
+        _config: &Config,
+        spec: &WorkloadSpec,
+        client: u32,
+    ) -> Result<KvWorkload, ParamError> {
+        KvWorkload::new(spec, client)
+    }
+
+    /// The reference must keep everything: no acknowledged write lost, replicas equal once
+    /// healed, and every history linearizable, reads included (`reads = "local"` breaks
+    /// that on purpose, so the promise stands for it too).
+    fn promises(_config: &Config, _shape: &Shape) -> Promises<Raft> {
+        vec![
+            Box::new(Durability),
+            Box::new(Convergence),
+            Box::new(Linearizability(KvModel::default())),
+        ]
     }
 }
 
@@ -492,7 +521,7 @@ impl Raft {
         cx.send(to, msg);
     }
 
-    fn reply(&mut self, cx: &mut RaftCx<'_>, req: RequestId, result: ClientResult) {
+    fn reply(&mut self, cx: &mut RaftCx<'_>, req: RequestId, result: ClientResult<KvOutput>) {
         self.flush(cx);
         cx.reply(req, result);
     }
@@ -968,7 +997,7 @@ impl Raft {
             let entry_term = entry.term;
             let result = match &entry.op {
                 Some(op) => self.sm.apply(index, op),
-                None => Ok(protocol::OpOutput::Done),
+                None => Ok(KvOutput::Done),
             };
             self.last_applied = index;
             // Pending writes sit at indexes not yet applied, so the first is at or after
@@ -988,7 +1017,7 @@ impl Raft {
 
     // ---- Clients ----------------------------------------------------------------------
 
-    fn start_write(&mut self, cx: &mut RaftCx<'_>, req: RequestId, op: ClientOp) {
+    fn start_write(&mut self, cx: &mut RaftCx<'_>, req: RequestId, op: KvOp) {
         assert!(self.is_leader());
         if self.pending_writes.len() >= MAX_PENDING_WRITES {
             self.reply(
@@ -1017,7 +1046,7 @@ impl Raft {
         self.advance_commit(cx);
     }
 
-    fn start_read(&mut self, cx: &mut RaftCx<'_>, req: RequestId, op: ClientOp) {
+    fn start_read(&mut self, cx: &mut RaftCx<'_>, req: RequestId, op: KvOp) {
         let RoleState::Leader(leader) = &self.role else {
             panic!("reads start on a leader");
         };

@@ -1,12 +1,16 @@
-//! Hand-driven tests: single nodes under `protocol::Harness` with exact effects, and a tiny
-//! deterministic pump that runs three (or five) harnesses against each other.
+//! Hand-driven tests: single nodes under `protocol::Harness` with exact effects, and whole
+//! clusters of three (or five) under `protocol::Cluster`, chaos included.
 
 use super::*;
-use protocol::{replies, sends, Effect, Harness, Instant, OpOutput};
-use std::collections::{BTreeMap, VecDeque};
+use protocol::{
+    replies, sends, Cluster, Effect, Effects, Faults, Harness, InvariantId, NodeEffect, Reply,
+    Storage,
+};
+use std::collections::BTreeMap;
 
 type H = Harness<Raft>;
-type Fx = Vec<Effect<Msg, Record>>;
+type Fx = Effects<Raft>;
+type Fe = NodeEffect<Raft>;
 
 fn params(pre_vote: bool) -> Params {
     Params::new().with("pre_vote", pre_vote)
@@ -18,26 +22,52 @@ fn node(id: u32, size: u32, pre_vote: bool) -> H {
     h
 }
 
-fn put(key: &str, value: &str) -> ClientOp {
-    ClientOp::Put {
+fn put(key: &str, value: &str) -> KvOp {
+    KvOp::Put {
         key: key.into(),
         value: value.into(),
     }
 }
 
-fn get(key: &str) -> ClientOp {
-    ClientOp::Get { key: key.into() }
+fn get(key: &str) -> KvOp {
+    KvOp::Get { key: key.into() }
 }
 
-fn position(fx: &Fx, pred: impl Fn(&Effect<Msg, Record>) -> bool) -> Option<usize> {
+/// The key a grow-only set lives under: Raft serves kv only, so a set is one key whose
+/// value is its elements, each appended as ` <element>`.
+const SET_KEY: &str = "s";
+
+/// Adds `element` to the set under [`SET_KEY`].
+fn add(element: u64) -> KvOp {
+    KvOp::Append {
+        key: SET_KEY.into(),
+        value: format!(" {element}"),
+    }
+}
+
+/// Reads the set under [`SET_KEY`].
+fn read_set() -> KvOp {
+    get(SET_KEY)
+}
+
+/// The elements a value of [`SET_KEY`] holds, in append order (absent: none).
+fn elements(value: Option<&str>) -> Vec<u64> {
+    value
+        .unwrap_or("")
+        .split_whitespace()
+        .map(|t| t.parse().expect("only adds write the set key"))
+        .collect()
+}
+
+fn position(fx: &Fx, pred: impl Fn(&Fe) -> bool) -> Option<usize> {
     fx.iter().position(pred)
 }
 
-fn is_send(e: &Effect<Msg, Record>) -> bool {
+fn is_send(e: &Fe) -> bool {
     matches!(e, Effect::Send { .. })
 }
 
-fn is_sync(e: &Effect<Msg, Record>) -> bool {
+fn is_sync(e: &Fe) -> bool {
     matches!(e, Effect::Sync)
 }
 
@@ -68,7 +98,7 @@ fn matched(term: u64, index: u64, read_seq: u64) -> Msg {
     }
 }
 
-fn append(term: u64, prev: (u64, u64), entries: &[(u64, Option<ClientOp>)], commit: u64) -> Msg {
+fn append(term: u64, prev: (u64, u64), entries: &[(u64, Option<KvOp>)], commit: u64) -> Msg {
     Msg::AppendEntries {
         term: Term(term),
         prev_log_index: LogIndex(prev.0),
@@ -384,7 +414,7 @@ fn a_leader_commits_by_counting_only_entries_of_its_own_term() {
     assert_eq!(h.node.status().commit, Some(LogIndex(2)));
     assert_eq!(
         h.node.state(),
-        StateView::Kv([("x".to_string(), "old".to_string())].into())
+        KvState([("x".to_string(), "old".to_string())].into())
     );
 }
 
@@ -406,7 +436,7 @@ fn a_leader_replies_to_a_write_only_after_commit() {
     let fx = h.message(2, matched(1, 1, 0));
     assert!(replies(&fx).is_empty());
     let fx = h.message(2, matched(1, 2, 0));
-    assert_eq!(replies(&fx), vec![(RequestId(7), Ok(OpOutput::Done))]);
+    assert_eq!(replies(&fx), vec![(RequestId(7), Ok(KvOutput::Done))]);
     // A late ack from n3 changes nothing.
     assert!(replies(&h.message(3, matched(1, 2, 0))).is_empty());
 }
@@ -416,7 +446,7 @@ fn a_cas_mismatch_is_reported_after_apply() {
     let mut h = leader_of_three();
     h.client(
         7,
-        ClientOp::Cas {
+        KvOp::Cas {
             key: "x".into(),
             expected: Some("nope".into()),
             new: "1".into(),
@@ -449,7 +479,7 @@ fn a_read_index_read_waits_for_a_majority_heartbeat_round() {
         replies(&fx),
         vec![(
             RequestId(2),
-            Ok(OpOutput::Value {
+            Ok(KvOutput::Value {
                 value: Some("1".into()),
                 version: Some(2)
             })
@@ -481,7 +511,7 @@ fn a_read_waits_until_the_leader_commits_in_its_term() {
         replies(&fx),
         vec![(
             RequestId(2),
-            Ok(OpOutput::Value {
+            Ok(KvOutput::Value {
                 value: None,
                 version: Some(0)
             })
@@ -504,7 +534,7 @@ fn reads_go_through_the_log_in_log_mode() {
         replies(&fx),
         vec![(
             RequestId(2),
-            Ok(OpOutput::Value {
+            Ok(KvOutput::Value {
                 value: None,
                 version: Some(0)
             })
@@ -521,7 +551,7 @@ fn a_non_leader_redirects_to_the_leader_it_knows() {
         vec![(RequestId(9), Err(ClientError::NotLeader { hint: None }))]
     );
     h.message(2, append(1, (0, 0), &[(1, None)], 0));
-    for op in [put("x", "1"), get("x"), ClientOp::SetRead] {
+    for op in [put("x", "1"), get("x"), KvOp::Delete { key: "x".into() }] {
         let fx = h.client(10, op);
         assert_eq!(
             fx,
@@ -595,7 +625,7 @@ fn a_follower_truncates_a_conflicting_suffix_and_hints_the_conflicting_term() {
     assert_eq!(sends(&fx), vec![(NodeId(2), matched(2, 2, 0))]);
     assert_eq!(
         h.node.state(),
-        StateView::Kv([("c".to_string(), "1".to_string())].into())
+        KvState([("c".to_string(), "1".to_string())].into())
     );
 }
 
@@ -691,54 +721,10 @@ fn a_leader_backs_up_a_whole_term_on_a_rejection() {
     assert!(sends(&fx).is_empty());
 }
 
-/// Applies effects to a disk that, like the simulator's, keeps writes in a buffer until
-/// a Sync makes them durable.
-#[derive(Default, Clone)]
-struct TestDisk {
-    durable: Disk<Record>,
-    buffered: Vec<Effect<Msg, Record>>,
-}
-
-impl TestDisk {
-    fn absorb(&mut self, fx: &Fx) {
-        for e in fx {
-            match e {
-                Effect::Persist { .. } | Effect::Erase { .. } => self.buffered.push(e.clone()),
-                Effect::Sync => {
-                    let buffered = std::mem::take(&mut self.buffered);
-                    Self::apply(&mut self.durable, &buffered);
-                }
-                _ => {}
-            }
-        }
-    }
-
-    fn apply(disk: &mut Disk<Record>, writes: &[Effect<Msg, Record>]) {
-        for w in writes {
-            match w {
-                Effect::Persist { key, value } => {
-                    disk.insert(key.clone(), value.clone());
-                }
-                Effect::Erase { key } => {
-                    disk.remove(key);
-                }
-                _ => unreachable!(),
-            }
-        }
-    }
-
-    /// What a crash leaves: the durable state plus the first `torn` buffered writes.
-    fn crash(&self, torn: usize) -> Disk<Record> {
-        let mut disk = self.durable.clone();
-        Self::apply(&mut disk, &self.buffered[..torn.min(self.buffered.len())]);
-        disk
-    }
-}
-
 #[test]
 fn restart_recovers_term_vote_and_log_from_what_was_synced() {
     let mut h = node(1, 3, false);
-    let mut disk = TestDisk::default();
+    let mut disk = Storage::new();
     disk.absorb(&h.message(2, vote_request(1, 0, 0)));
     disk.absorb(&h.message(
         2,
@@ -747,11 +733,11 @@ fn restart_recovers_term_vote_and_log_from_what_was_synced() {
     // A later call whose effects stop short of its Sync: the crash hits mid-handler.
     let fx = h.message(3, append(2, (1, 1), &[(2, Some(put("y", "2")))], 1));
     let sync = position(&fx, is_sync).expect("a sync");
-    disk.absorb(&fx[..sync].to_vec());
-    assert!(!disk.buffered.is_empty());
+    disk.absorb(&fx[..sync]);
+    assert!(disk.buffered() > 0);
 
     let mut r = H::new(1, 3, &params(false));
-    r.start(&disk.crash(0));
+    r.start(&disk.surviving(0));
     assert_eq!(r.node.term(), Term(1));
     assert_eq!(r.node.voted_for(), Some(NodeId(2)));
     assert_eq!(r.node.log().last_index(), LogIndex(2));
@@ -772,14 +758,14 @@ fn restart_recovers_term_vote_and_log_from_what_was_synced() {
     r.message(2, append(1, (2, 1), &[], 2));
     assert_eq!(
         r.node.state(),
-        StateView::Kv([("x".to_string(), "1".to_string())].into())
+        KvState([("x".to_string(), "1".to_string())].into())
     );
 
     // Every torn prefix of the lost writes recovers a log that is a prefix of the old
     // history or of the new one, never a splice.
-    for torn in 0..=disk.buffered.len() {
+    for torn in 0..=disk.buffered() {
         let mut r = H::new(1, 3, &params(false));
-        r.start(&disk.crash(torn));
+        r.start(&disk.surviving(torn));
         let log = r.node.log();
         let terms: Vec<_> = (1..=log.last_index().0)
             .map(|i| log.term_at(LogIndex(i)).unwrap().0)
@@ -832,303 +818,146 @@ fn params_are_checked() {
 }
 
 #[test]
+fn describes_itself_as_the_linearizable_reference() {
+    assert_eq!(Raft::NAME, "raft");
+    let config = Raft::config(&Params::new()).unwrap();
+    let shape = Raft::shape(&config, 5).unwrap();
+    assert_eq!(
+        shape,
+        Shape {
+            replicas: 5,
+            extra: 0
+        }
+    );
+    let ids: Vec<InvariantId> = Raft::promises(&config, &shape)
+        .iter()
+        .map(|i| i.id())
+        .collect();
+    assert_eq!(
+        ids,
+        vec![
+            InvariantId::DURABILITY,
+            InvariantId::CONVERGENCE,
+            InvariantId::LINEARIZABILITY
+        ]
+    );
+}
+
+#[test]
 fn a_single_node_cluster_elects_itself_and_commits_alone() {
     let mut h = H::new(1, 1, &params(true));
     h.start(&Disk::new());
     assert!(h.node.is_leader());
-    let fx = h.client(1, ClientOp::SetAdd { element: 7 });
-    assert_eq!(replies(&fx), vec![(RequestId(1), Ok(OpOutput::Done))]);
-    let fx = h.client(2, ClientOp::SetRead);
+    let fx = h.client(1, add(7));
+    assert_eq!(replies(&fx), vec![(RequestId(1), Ok(KvOutput::Done))]);
+    let fx = h.client(2, read_set());
     assert_eq!(
         replies(&fx),
-        vec![(RequestId(2), Ok(OpOutput::Set([7].into())))]
+        vec![(
+            RequestId(2),
+            Ok(KvOutput::Value {
+                value: Some(" 7".into()),
+                version: Some(2)
+            })
+        )]
     );
-    assert_eq!(h.node.state(), StateView::Elements(vec![7]));
+    assert_eq!(
+        h.node.state(),
+        KvState([(SET_KEY.to_string(), " 7".to_string())].into())
+    );
 }
 
-// ---- A tiny deterministic cluster --------------------------------------------------------
+// ---- Whole clusters, under `protocol::Cluster` ---------------------------------------------
 
-/// Bound on events one pump run may process, so a livelock fails instead of hanging.
-const MAX_PUMP_STEPS: usize = 200_000;
+fn cluster(size: u32, params: &Params) -> Cluster<Raft> {
+    Cluster::new(size, params)
+}
 
-struct Pump {
-    nodes: Vec<Option<H>>,
-    disks: Vec<TestDisk>,
-    timers: Vec<BTreeMap<TimerId, Instant>>,
-    queue: VecDeque<(u32, u32, Msg)>,
-    now: Instant,
-    replies: Vec<(u32, RequestId, ClientResult)>,
-    /// Seeded chaos: drop/duplicate one message in `loss_in` (0: a perfect network).
-    loss_in: u64,
-    chaos: u64,
-    params: Params,
-    /// (term, leader) for every leadership ever observed: election safety.
-    leaders: BTreeMap<Term, NodeId>,
-    /// Nodes cut off from everyone: their messages, both ways, are dropped.
-    isolated: BTreeSet<u32>,
-    /// The next message this node handles crashes it part-way through its effects.
-    crash_mid_handler: Option<u32>,
-    /// Set adds acknowledged so far, and the union of every completed set read.
+/// A grow-only set kept under [`SET_KEY`], judged from the cluster's replies as they come:
+/// a read returns at least every add acknowledged, and every element read, before it was
+/// invoked (the lower bound linearizability sets), and every acknowledged add must survive.
+#[derive(Default)]
+struct SetChecks {
+    /// Replies judged so far.
+    judged: usize,
+    /// Adds acknowledged so far (each element is the request id that added it), and the
+    /// union of every completed read.
     acked_adds: BTreeSet<u64>,
     read_union: BTreeSet<u64>,
-    /// Set reads in flight: what each must at least contain (linearizability: every add
-    /// acknowledged, and every element read, before the read was invoked).
+    /// Reads in flight: what each must at least contain.
     reads_lower_bound: BTreeMap<RequestId, BTreeSet<u64>>,
 }
 
-impl Pump {
-    fn new(size: u32, params: Params) -> Pump {
-        let mut p = Pump {
-            nodes: Vec::new(),
-            disks: vec![TestDisk::default(); size as usize],
-            timers: vec![BTreeMap::new(); size as usize],
-            queue: VecDeque::new(),
-            now: Instant::ZERO,
-            replies: Vec::new(),
-            loss_in: 0,
-            chaos: 0,
-            params,
-            leaders: BTreeMap::new(),
-            isolated: BTreeSet::new(),
-            crash_mid_handler: None,
-            acked_adds: BTreeSet::new(),
-            read_union: BTreeSet::new(),
-            reads_lower_bound: BTreeMap::new(),
-        };
-        for id in 1..=size {
-            p.nodes.push(Some(H::new(id, size, &p.params)));
-            p.boot(id);
-        }
-        p
-    }
-
-    fn seed(&mut self, seed: u64, loss_in: u64) {
-        self.chaos = seed;
-        self.loss_in = loss_in;
-        for (i, n) in self.nodes.iter_mut().enumerate() {
-            if let Some(h) = n {
-                h.rng = rand_core::block::BlockRng::new(protocol::node::SplitMix(
-                    seed.wrapping_mul(31).wrapping_add(i as u64),
-                ));
-            }
-        }
-    }
-
-    fn rand(&mut self) -> u64 {
-        self.chaos = self
-            .chaos
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        self.chaos >> 33
-    }
-
-    fn boot(&mut self, id: u32) {
-        let disk = self.disks[id as usize - 1].crash(0);
-        let fx = self.h(id).start(&disk);
-        self.absorb(id, fx);
-    }
-
-    fn h(&mut self, id: u32) -> &mut H {
-        let now = self.now;
-        let h = self.nodes[id as usize - 1].as_mut().expect("node is up");
-        h.now = now;
-        h
-    }
-
-    fn absorb(&mut self, id: u32, fx: Fx) {
-        let i = id as usize - 1;
-        self.disks[i].absorb(&fx);
-        for e in fx {
-            match e {
-                Effect::Send { to, msg } => self.queue.push_back((id, to.0, msg)),
-                Effect::SetTimer { timer, after } => {
-                    self.timers[i].insert(timer, self.now + after);
-                }
-                Effect::CancelTimer { timer } => {
-                    self.timers[i].remove(&timer);
-                }
-                Effect::Reply { req, result } => self.on_reply(id, req, result),
-                _ => {}
-            }
-        }
-        let status = self.h(id).node.status();
-        if status.role == Role::Leader {
-            let term = status.term.unwrap();
-            let previous = self.leaders.insert(term, NodeId(id));
-            assert!(
-                previous.is_none_or(|p| p == NodeId(id)),
-                "two leaders in {term}: {previous:?} and n{id}"
-            );
-        }
-    }
-
-    fn on_reply(&mut self, id: u32, req: RequestId, result: ClientResult) {
-        if let Some(lower) = self.reads_lower_bound.remove(&req) {
-            if let Ok(OpOutput::Set(got)) = &result {
-                assert!(
-                    lower.is_subset(got),
-                    "stale read {req:?} from n{id}: missing {:?}",
-                    lower.difference(got).collect::<Vec<_>>()
-                );
-                self.read_union.extend(got.iter().copied());
-            }
-        } else if result == Ok(OpOutput::Done) {
-            // Adds carry their request id as the element.
-            self.acked_adds.insert(req.0);
-        }
-        self.replies.push((id, req, result));
-    }
-
-    /// Delivers one message, or fires the earliest timer. False when nothing is left.
-    fn step(&mut self) -> bool {
-        if let Some((from, to, msg)) = self.queue.pop_front() {
-            if self.nodes[to as usize - 1].is_none()
-                || self.isolated.contains(&from)
-                || self.isolated.contains(&to)
-            {
-                return true;
-            }
-            if self.crash_mid_handler == Some(to) {
-                self.crash_mid_handler = None;
-                let fx = self.h(to).message(from, msg);
-                let cut = self.rand() as usize % (fx.len() + 1);
-                self.absorb(to, fx[..cut].to_vec());
-                let torn = self.rand() as usize % 4;
-                self.crash(to, torn);
-                return true;
-            }
-            if self.loss_in > 0 {
-                match self.rand() % self.loss_in {
-                    0 => return true,
-                    1 => self.queue.push_back((from, to, msg.clone())),
-                    2 => {
-                        // Reorder: deliver later.
-                        self.queue.push_back((from, to, msg));
-                        return true;
-                    }
-                    _ => {}
-                }
-            }
-            let fx = self.h(to).message(from, msg);
-            self.absorb(to, fx);
-            return true;
-        }
-        let next = self
-            .timers
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| self.nodes[*i].is_some())
-            .flat_map(|(i, ts)| ts.iter().map(move |(t, at)| (*at, i, *t)))
-            .min();
-        let Some((at, i, timer)) = next else {
-            return false;
-        };
-        self.timers[i].remove(&timer);
-        self.now = self.now.max(at);
-        let id = i as u32 + 1;
-        let fx = self.h(id).timer(timer);
-        self.absorb(id, fx);
-        true
-    }
-
-    fn run_for(&mut self, d: Duration) {
-        let end = self.now + d;
-        for _ in 0..MAX_PUMP_STEPS {
-            let due = self.queue.is_empty()
-                && self
-                    .timers
-                    .iter()
-                    .flat_map(|t| t.values())
-                    .all(|at| *at > end);
-            if due || !self.step() {
-                self.now = end;
-                return;
-            }
-        }
-        panic!("pump did not settle within {MAX_PUMP_STEPS} steps");
-    }
-
-    fn leaders(&self) -> Vec<u32> {
-        self.nodes
-            .iter()
-            .flatten()
-            .filter(|h| h.node.is_leader())
-            .map(|h| h.id.0)
-            .collect()
-    }
-
-    fn client(&mut self, id: u32, req: u64, op: ClientOp) {
-        if op == ClientOp::SetRead {
+impl SetChecks {
+    /// Sends `op` to node `id` as request `req`. Every earlier reply is judged first, so
+    /// a read's lower bound holds exactly what completed before it was invoked.
+    fn client(&mut self, c: &mut Cluster<Raft>, id: u32, req: u64, op: KvOp) {
+        self.judge(c);
+        if op == read_set() {
             let lower = self.acked_adds.union(&self.read_union).copied().collect();
             self.reads_lower_bound.insert(RequestId(req), lower);
         }
-        let fx = self.h(id).client(req, op);
-        self.absorb(id, fx);
+        c.client(id, req, op);
+        self.judge(c);
     }
 
-    fn crash(&mut self, id: u32, torn: usize) {
-        let i = id as usize - 1;
-        let survived = self.disks[i].crash(torn);
-        self.disks[i] = TestDisk {
-            durable: survived,
-            buffered: Vec::new(),
-        };
-        self.nodes[i] = None;
-        self.timers[i].clear();
-    }
-
-    fn restart(&mut self, id: u32) {
-        let size = self.nodes.len() as u32;
-        let mut h = H::new(id, size, &self.params);
-        h.rng = rand_core::block::BlockRng::new(protocol::node::SplitMix(self.rand()));
-        self.nodes[id as usize - 1] = Some(h);
-        self.boot(id);
-    }
-
-    fn reply(&self, req: u64) -> Option<&ClientResult> {
-        self.replies
-            .iter()
-            .find(|(_, r, _)| *r == RequestId(req))
-            .map(|(_, _, res)| res)
+    /// Judges the replies that came since the last call, in order.
+    fn judge(&mut self, c: &Cluster<Raft>) {
+        for Reply { node, req, result } in &c.replies()[self.judged..] {
+            if let Some(lower) = self.reads_lower_bound.remove(req) {
+                if let Ok(KvOutput::Value { value, .. }) = result {
+                    let got: BTreeSet<u64> = elements(value.as_deref()).into_iter().collect();
+                    assert!(
+                        lower.is_subset(&got),
+                        "stale read {req:?} from n{node}: missing {:?}",
+                        lower.difference(&got).collect::<Vec<_>>()
+                    );
+                    self.read_union.extend(got);
+                }
+            } else if *result == Ok(KvOutput::Done) {
+                self.acked_adds.insert(req.0);
+            }
+        }
+        self.judged = c.replies().len();
     }
 }
 
 #[test]
 fn three_nodes_elect_exactly_one_leader_and_replicate_a_put() {
-    let mut c = Pump::new(3, Params::new());
+    let mut c = cluster(3, &Params::new());
     c.run_for(Duration::from_secs(2));
     let leaders = c.leaders();
     assert_eq!(leaders.len(), 1, "exactly one leader: {leaders:?}");
     let leader = leaders[0];
-    let term = c.h(leader).node.term();
+    let term = c.node(leader).term();
     for id in 1..=3 {
-        assert_eq!(c.h(id).node.term(), term, "all in the leader's term");
-        assert_eq!(c.h(id).node.leader(), Some(NodeId(leader)));
+        assert_eq!(c.node(id).term(), term, "all in the leader's term");
+        assert_eq!(c.node(id).leader(), Some(NodeId(leader)));
     }
 
     c.client(leader, 1, put("x", "1"));
     c.run_for(Duration::from_millis(200));
-    assert_eq!(c.reply(1), Some(&Ok(OpOutput::Done)));
-    let want = StateView::Kv([("x".to_string(), "1".to_string())].into());
+    assert_eq!(c.reply(1), Some(&Ok(KvOutput::Done)));
+    let want = KvState([("x".to_string(), "1".to_string())].into());
     for id in 1..=3 {
-        assert_eq!(c.h(id).node.state(), want, "n{id} applied the put");
+        assert_eq!(c.node(id).state(), want, "n{id} applied the put");
     }
     c.client(leader, 2, get("x"));
     c.run_for(Duration::from_millis(100));
     assert!(matches!(
         c.reply(2),
-        Some(Ok(OpOutput::Value { value: Some(v), version: Some(2) })) if v == "1"
+        Some(Ok(KvOutput::Value { value: Some(v), version: Some(2) })) if v == "1"
     ));
 }
 
 #[test]
 fn a_crashed_leader_is_replaced_and_its_committed_write_survives() {
-    let mut c = Pump::new(3, Params::new());
+    let mut c = cluster(3, &Params::new());
     c.run_for(Duration::from_secs(2));
     let old = c.leaders()[0];
     c.client(old, 1, put("x", "1"));
     c.run_for(Duration::from_millis(100));
-    assert_eq!(c.reply(1), Some(&Ok(OpOutput::Done)));
+    assert_eq!(c.reply(1), Some(&Ok(KvOutput::Done)));
 
     c.crash(old, 0);
     c.run_for(Duration::from_secs(2));
@@ -1139,17 +968,17 @@ fn a_crashed_leader_is_replaced_and_its_committed_write_survives() {
     c.client(
         new,
         2,
-        ClientOp::Append {
+        KvOp::Append {
             key: "x".into(),
             value: "2".into(),
         },
     );
     c.restart(old);
     c.run_for(Duration::from_secs(1));
-    assert_eq!(c.reply(2), Some(&Ok(OpOutput::Done)));
-    let want = StateView::Kv([("x".to_string(), "12".to_string())].into());
+    assert_eq!(c.reply(2), Some(&Ok(KvOutput::Done)));
+    let want = KvState([("x".to_string(), "12".to_string())].into());
     for id in 1..=3 {
-        assert_eq!(c.h(id).node.state(), want, "n{id}");
+        assert_eq!(c.node(id).state(), want, "n{id}");
     }
     assert_eq!(
         c.leaders(),
@@ -1159,8 +988,10 @@ fn a_crashed_leader_is_replaced_and_its_committed_write_survives() {
 }
 
 /// Many seeds of a lossy, duplicating, reordering network with partitions and crashes
-/// (mid-handler, torn disks included): one leader per term, committed prefixes agree,
-/// set reads are linearizable, and every acknowledged add survives.
+/// (mid-handler, torn disks included): one leader per term (checked by the cluster after
+/// every handler), committed prefixes agree, set reads are linearizable, and every
+/// acknowledged add survives. The set is appends to one key ([`add`], [`read_set`]),
+/// each element the request id that added it.
 #[test]
 fn chaos_keeps_raft_safe_across_seeds() {
     // RAFT_CHAOS_SEEDS=N sweeps more seeds by hand; the default keeps `cargo test` quick.
@@ -1168,120 +999,20 @@ fn chaos_keeps_raft_safe_across_seeds() {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(CHAOS_SEEDS);
+    let mut faults = Vec::new();
     for seed in 0..seeds {
         for pre_vote in [true, false] {
-            let size = if seed % 2 == 0 { 3 } else { 5 };
-            let reads = if seed % 4 < 2 { "read_index" } else { "log" };
-            let mut c = Pump::new(size, params(pre_vote).with("reads", reads));
-            // Every third seed runs a much worse network (a quarter of messages dropped).
-            c.seed(seed, if seed % 3 == 0 { 4 } else { 8 });
-            let mut req = 0;
-            for round in 0..CHAOS_ROUNDS {
-                for _ in 0..4 {
-                    // Mostly to whoever thinks it leads (stale leaders included), sometimes
-                    // to anyone, to exercise redirects.
-                    let leaders = c.leaders();
-                    let target = if !leaders.is_empty() && (c.rand() & 3) != 0 {
-                        leaders[c.rand() as usize % leaders.len()]
-                    } else {
-                        (c.rand() % u64::from(size)) as u32 + 1
-                    };
-                    if c.nodes[target as usize - 1].is_none() {
-                        continue;
-                    }
-                    req += 1;
-                    let op = if c.rand() % 3 == 1 {
-                        ClientOp::SetRead
-                    } else {
-                        ClientOp::SetAdd { element: req }
-                    };
-                    c.client(target, req, op);
-                }
-                c.run_for(Duration::from_millis(100));
-                // Crash only while a majority stays up, so the run makes progress too.
-                let up = c.nodes.iter().flatten().count();
-                let may_crash = up > size as usize / 2 + 1 && c.crash_mid_handler.is_none();
-                match c.rand() % 10 {
-                    0 if may_crash => {
-                        let victim = (c.rand() % u64::from(size)) as u32 + 1;
-                        if c.nodes[victim as usize - 1].is_some() {
-                            let torn = c.rand() as usize % 4;
-                            c.crash(victim, torn);
-                        }
-                    }
-                    1 if may_crash => {
-                        c.crash_mid_handler = Some((c.rand() % u64::from(size)) as u32 + 1)
-                    }
-                    2 | 3 => {
-                        for id in 1..=size {
-                            if c.nodes[id as usize - 1].is_none() {
-                                c.restart(id);
-                            }
-                        }
-                    }
-                    4 => {
-                        let victim = (c.rand() % u64::from(size)) as u32 + 1;
-                        c.isolated.insert(victim);
-                    }
-                    5 | 6 => c.isolated.clear(),
-                    _ => {}
-                }
-                if round % 5 == 0 {
-                    check_agreement(&mut c, size, seed);
-                }
-            }
-            // Heal: a perfect network, everyone up, until the cluster converges.
-            c.loss_in = 0;
-            c.isolated.clear();
-            c.crash_mid_handler = None;
-            for id in 1..=size {
-                if c.nodes[id as usize - 1].is_none() {
-                    c.restart(id);
-                }
-            }
-            c.run_for(Duration::from_secs(5));
-            check_agreement(&mut c, size, seed);
-            assert_eq!(
-                c.leaders().len(),
-                1,
-                "seed {seed}: one leader after healing"
-            );
-            // A final write commits everywhere, flushing every earlier entry.
-            let leader = c.leaders()[0];
-            c.client(leader, 1_000_000, ClientOp::SetAdd { element: 1_000_000 });
-            c.run_for(Duration::from_secs(1));
-            assert_eq!(c.reply(1_000_000), Some(&Ok(OpOutput::Done)), "seed {seed}");
-            let states: Vec<_> = (1..=size).map(|id| c.h(id).node.state()).collect();
-            assert!(
-                states.windows(2).all(|w| w[0] == w[1]),
-                "seed {seed}: {states:?}"
-            );
-            let present = states[0].distinct_elements();
-            let missing: Vec<_> = c.acked_adds.difference(&present).collect();
-            assert!(
-                missing.is_empty(),
-                "seed {seed}: acknowledged adds lost: {missing:?}"
-            );
-            assert!(
-                c.read_union.is_subset(&present),
-                "seed {seed}: read what was never added"
-            );
-            if std::env::var_os("RAFT_CHAOS_VERBOSE").is_some() {
-                eprintln!(
-                    "seed {seed} pre_vote {pre_vote} reads {reads}: terms {} acked {} present {} \
-                     indeterminate {} replies {}",
-                    c.leaders.len(),
-                    c.acked_adds.len(),
-                    present.len(),
-                    c.replies
-                        .iter()
-                        .filter(|r| matches!(r.2, Err(ClientError::Indeterminate(_))))
-                        .count(),
-                    c.replies.len(),
-                );
-            }
+            faults.push(chaos_run(seed, pre_vote));
         }
     }
+    // Every fault struck somewhere in the sweep, so the checks were put to the test.
+    let struck = |count: fn(&Faults) -> u64| faults.iter().any(|f| count(f) > 0);
+    assert!(struck(|f| f.dropped) && struck(|f| f.duplicated) && struck(|f| f.reordered));
+    assert!(struck(|f| f.cut_off) && struck(|f| f.crashes) && struck(|f| f.mid_handler_crashes));
+    assert!(
+        struck(|f| f.writes_torn) && struck(|f| f.writes_lost),
+        "{faults:?}"
+    );
 }
 
 /// Seeds the chaos test sweeps, each with and without pre-vote.
@@ -1289,22 +1020,134 @@ const CHAOS_SEEDS: u64 = 60;
 /// Rounds of client load and faults per seed, 100ms of simulated time each.
 const CHAOS_ROUNDS: u64 = 60;
 
+/// One chaos run; the faults that struck in it.
+fn chaos_run(seed: u64, pre_vote: bool) -> Faults {
+    let size = if seed.is_multiple_of(2) { 3 } else { 5 };
+    let reads = if seed % 4 < 2 { "read_index" } else { "log" };
+    let mut c = cluster(size, &params(pre_vote).with("reads", reads)).seeded(seed);
+    // Every third seed runs a much worse network (a quarter of messages dropped).
+    c.set_chaos(if seed.is_multiple_of(3) { 4 } else { 8 });
+    // The test's own choices (targets, faults), apart from the cluster's streams.
+    let mut rng = protocol::split_mix(seed);
+    let mut pick = |n: u64| protocol::below(&mut rng, n);
+    let mut set = SetChecks::default();
+    let mut req = 0;
+    for round in 0..CHAOS_ROUNDS {
+        for _ in 0..4 {
+            // Mostly to whoever thinks it leads (stale leaders included), sometimes to
+            // anyone, to exercise redirects.
+            let leaders = c.leaders();
+            let target = if !leaders.is_empty() && pick(4) != 0 {
+                leaders[pick(leaders.len() as u64) as usize]
+            } else {
+                pick(u64::from(size)) as u32 + 1
+            };
+            if !c.is_up(target) {
+                continue;
+            }
+            req += 1;
+            let op = if pick(3) == 1 { read_set() } else { add(req) };
+            set.client(&mut c, target, req, op);
+        }
+        c.run_for(Duration::from_millis(100));
+        // Crash only while a majority stays up, so the run makes progress too.
+        let up = (1..=size).filter(|id| c.is_up(*id)).count();
+        let pending = (1..=size).any(|id| c.crash_pending(id));
+        let may_crash = up > size as usize / 2 + 1 && !pending;
+        match pick(10) {
+            0 if may_crash => {
+                let victim = pick(u64::from(size)) as u32 + 1;
+                if c.is_up(victim) {
+                    c.crash(victim, pick(4) as usize);
+                }
+            }
+            1 if may_crash => c.crash_mid_handler(pick(u64::from(size)) as u32 + 1),
+            2 | 3 => {
+                for id in 1..=size {
+                    if !c.is_up(id) {
+                        c.restart(id);
+                    }
+                }
+            }
+            4 => c.isolate(pick(u64::from(size)) as u32 + 1),
+            5 | 6 => c.heal(),
+            _ => {}
+        }
+        if round % 5 == 0 {
+            check_agreement(&c, seed);
+        }
+    }
+    // Heal: a perfect network, everyone up, until the cluster converges.
+    c.quiesce();
+    c.run_for(Duration::from_secs(5));
+    check_agreement(&c, seed);
+    assert_eq!(
+        c.leaders().len(),
+        1,
+        "seed {seed}: one leader after healing"
+    );
+    // A final write commits everywhere, flushing every earlier entry.
+    let leader = c.leaders()[0];
+    set.client(&mut c, leader, 1_000_000, add(1_000_000));
+    c.run_for(Duration::from_secs(1));
+    set.judge(&c);
+    assert_eq!(c.reply(1_000_000), Some(&Ok(KvOutput::Done)), "seed {seed}");
+    let states: Vec<_> = (1..=size).map(|id| c.node(id).state()).collect();
+    assert!(
+        states.windows(2).all(|w| w[0] == w[1]),
+        "seed {seed}: {states:?}"
+    );
+    let applied = elements(states[0].0.get(SET_KEY).map(String::as_str));
+    let present: BTreeSet<u64> = applied.iter().copied().collect();
+    assert_eq!(
+        applied.len(),
+        present.len(),
+        "seed {seed}: an add applied twice: {applied:?}"
+    );
+    let missing: Vec<_> = set.acked_adds.difference(&present).collect();
+    assert!(
+        missing.is_empty(),
+        "seed {seed}: acknowledged adds lost: {missing:?}"
+    );
+    assert!(
+        set.read_union.is_subset(&present),
+        "seed {seed}: read what was never added"
+    );
+    if std::env::var_os("RAFT_CHAOS_VERBOSE").is_some() {
+        let replies = c.replies();
+        let indeterminate = replies
+            .iter()
+            .filter(|r| matches!(r.result, Err(ClientError::Indeterminate(_))))
+            .count();
+        eprintln!(
+            "seed {seed} pre_vote {pre_vote} reads {reads}: terms {} acked {} present {} \
+             indeterminate {indeterminate} replies {}\n  {:?}",
+            c.leaders_by_term().len(),
+            set.acked_adds.len(),
+            present.len(),
+            replies.len(),
+            c.faults(),
+        );
+    }
+    *c.faults()
+}
+
 /// Log matching on committed prefixes: any two live nodes agree on every entry both
 /// have committed.
-fn check_agreement(c: &mut Pump, size: u32, seed: u64) {
-    let live: Vec<u32> = (1..=size)
-        .filter(|id| c.nodes[*id as usize - 1].is_some())
-        .collect();
+fn check_agreement(c: &Cluster<Raft>, seed: u64) {
+    let live: Vec<u32> = (1..=c.size()).filter(|id| c.is_up(*id)).collect();
     for a in &live {
         for b in &live {
-            let (ca, cb) = (
-                c.h(*a).node.status().commit.unwrap(),
-                c.h(*b).node.status().commit.unwrap(),
-            );
-            let upto = ca.min(cb).0;
+            let (na, nb) = (c.node(*a), c.node(*b));
+            let upto = na
+                .status()
+                .commit
+                .unwrap()
+                .min(nb.status().commit.unwrap())
+                .0;
             for i in 1..=upto {
-                let ea = c.h(*a).node.log().get(LogIndex(i)).cloned();
-                let eb = c.h(*b).node.log().get(LogIndex(i)).cloned();
+                let ea = na.log().get(LogIndex(i));
+                let eb = nb.log().get(LogIndex(i));
                 assert_eq!(ea, eb, "seed {seed}: n{a} and n{b} differ at committed {i}");
             }
         }

@@ -3,34 +3,42 @@
 //! ~0.7 MB a seed, 7 GB over `--seeds 10000`. This runs the bench workload repeatedly in
 //! its own process (an integration test binary) and watches resident memory.
 
-use sim::bench;
-use sim::registry::run_system;
-use sim::run::RunOptions;
+use splitbrain::bench::rss_bytes;
+use splitbrain::{Registry, RunOptions, Scenario};
+use splitbrain_cli::{builtins, STANDARD};
+use std::path::Path;
+
+/// The bench's standard workload on three nodes.
+fn standard(registry: &Registry) -> Scenario {
+    let text = STANDARD.replace("{nodes}", "3");
+    scenario::parse_str(&text, Path::new("<bench>"), &registry.catalog())
+        .unwrap_or_else(|e| panic!("{e}"))
+}
 
 #[test]
 fn repeated_runs_do_not_grow_memory() {
-    let Some(_) = bench::rss_bytes() else {
+    let Some(_) = rss_bytes() else {
         eprintln!("no /proc/self/status here: nothing to measure");
         return;
     };
-    let sc = bench::standard(3);
+    let registry = builtins();
+    let sc = standard(&registry);
+    let raft = registry.prepare("raft", &sc).expect("valid bench scenario");
     let opts = RunOptions::default();
     let run = |seed| {
-        let r = run_system("raft", &sc, seed, &opts).expect("valid bench scenario");
+        let r = raft.run(seed, &opts);
         assert!(r.violations.is_empty(), "{:?}", r.violations);
     };
     // Let the allocator reach its working size first.
     for seed in 1..=5 {
         run(seed);
     }
-    let before = bench::rss_bytes().expect("read above");
+    let before = rss_bytes().expect("read above");
     let runs = 40;
     for seed in 6..6 + runs {
         run(seed);
     }
-    let grown = bench::rss_bytes()
-        .expect("read above")
-        .saturating_sub(before);
+    let grown = rss_bytes().expect("read above").saturating_sub(before);
     // The leak grew memory by ~0.7 MB a run (28 MB here); allow a quarter of that for
     // allocator noise.
     assert!(

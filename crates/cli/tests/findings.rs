@@ -4,24 +4,32 @@
 //! arrived, the stale read and the write it missed). A change to a port, the harness or a
 //! checker that loses one of these fails here with the command that replays it.
 
-use sim::{run_system, summary, RunOptions, RunReport};
+use splitbrain::{InvariantId, RunOptions, RunReport};
+use splitbrain_cli::builtins;
 use std::path::{Path, PathBuf};
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// A scenario file of sim-scenarios/, as the built-ins read it.
+fn load(scenario: &str) -> splitbrain::Scenario {
+    let path = workspace().join("sim-scenarios").join(scenario);
+    scenario::load(&path, &builtins().catalog()).unwrap_or_else(|e| panic!("{e}"))
+}
+
 /// Runs one pinned (scenario, system, seed) with the readable log kept.
 fn replay(scenario: &str, system: &str, seed: u64) -> (RunReport, String) {
-    let path = workspace().join("sim-scenarios").join(scenario);
-    let sc = scenario::load(&path, sim::registry::SYSTEMS).unwrap_or_else(|e| panic!("{e}"));
-    let report = run_system(system, &sc, seed, &RunOptions { replay: true })
+    let sc = load(scenario);
+    let registry = builtins();
+    let report = registry
+        .run(system, &sc, seed, &RunOptions { replay: true })
         .unwrap_or_else(|e| panic!("{e}"));
-    (report, summary::reproduce(&sc, system, seed))
+    (report, registry.reproduce(&sc, system, seed))
 }
 
 /// The detail of the first violation of `invariant`, or a failure naming what was found.
-fn violation<'a>(r: &'a RunReport, invariant: &str, repro: &str) -> &'a str {
+fn violation<'a>(r: &'a RunReport, invariant: InvariantId, repro: &str) -> &'a str {
     r.violations
         .iter()
         .find(|v| v.invariant == invariant)
@@ -70,12 +78,12 @@ fn lines<'a>(r: &'a RunReport, parts: &[&str]) -> Vec<&'a str> {
 #[test]
 fn bully_drops_pushes_after_the_retry_budget_and_the_cut_slave_elects_itself() {
     let (r, repro) = replay("long-partition.toml", "bully", 1);
-    let split = violation(&r, "election-safety", &repro);
+    let split = violation(&r, InvariantId::ELECTION_SAFETY, &repro);
     assert!(
         split.contains("n1 became master while n3 still acted as master"),
         "{split}"
     );
-    let lost = violation(&r, "durability", &repro);
+    let lost = violation(&r, InvariantId::DURABILITY, &repro);
     let element: u64 = lost
         .strip_prefix("n1: acknowledged add ")
         .and_then(|s| s.split_whitespace().next())
@@ -113,7 +121,7 @@ fn bully_drops_pushes_after_the_retry_budget_and_the_cut_slave_elects_itself() {
 #[test]
 fn bully_stores_a_retried_push_twice_unless_writes_carry_unique_ids() {
     let (r, repro) = replay("lost-reply-retry.toml", "bully", 1);
-    let set = violation(&r, "set", &repro);
+    let set = violation(&r, InvariantId::SET, &repro);
     let marker = "documents stored more than once [";
     let element: u64 = set
         .split(marker)
@@ -141,7 +149,7 @@ fn bully_stores_a_retried_push_twice_unless_writes_carry_unique_ids() {
     assert_eq!(lost_reply.len(), 1, "reproduce: {repro}");
 
     let (u, repro) = replay("lost-reply-retry-unique-ids.toml", "bully", 1);
-    let set = violation(&u, "set", &repro);
+    let set = violation(&u, InvariantId::SET, &repro);
     assert!(!set.contains(marker), "{set}\n  reproduce: {repro}");
     assert!(lines(&u, &["write_id: None"]).is_empty());
 }
@@ -151,7 +159,7 @@ fn bully_stores_a_retried_push_twice_unless_writes_carry_unique_ids() {
 #[test]
 fn term_bully_monitor_restart_reuses_a_term_for_another_coordinator() {
     let (r, repro) = replay("monitor-restart.toml", "term-bully", 1);
-    let d = violation(&r, "election-safety", &repro);
+    let d = violation(&r, InvariantId::ELECTION_SAFETY, &repro);
     assert!(
         d.contains("n3 and n2 both leader in term 1"),
         "{d}\n  reproduce: {repro}"
@@ -173,7 +181,7 @@ fn term_bully_monitor_restart_reuses_a_term_for_another_coordinator() {
 #[test]
 fn quorum_kv_strong_read_returns_a_value_older_than_an_acknowledged_write() {
     let (r, repro) = replay("quorum-strong-reads.toml", "quorum-kv", 1);
-    let d = violation(&r, "linearizability", &repro);
+    let d = violation(&r, InvariantId::LINEARIZABILITY, &repro);
     assert!(d.contains("key \"k0\" is not linearizable"), "{d}");
     // The write: put k0=c2-220, acknowledged.
     let put = lines(&r, &["put k0=c2-220 (req "]);
@@ -205,7 +213,7 @@ fn quorum_kv_strong_read_returns_a_value_older_than_an_acknowledged_write() {
 #[test]
 fn quorum_kv_followers_ahead_in_term_ack_pushes_they_ignore() {
     let (r, repro) = replay("master-crash.toml", "quorum-kv", 1);
-    let d = violation(&r, "durability", &repro);
+    let d = violation(&r, InvariantId::DURABILITY, &repro);
     let (node, key, value) = lost_write(d);
     assert!(
         node != "n1" && d.contains("but the last acknowledged write was"),
@@ -238,7 +246,7 @@ fn quorum_kv_followers_ahead_in_term_ack_pushes_they_ignore() {
 #[test]
 fn fragment_failover_lww_with_a_slow_clock_discards_acknowledged_failover_writes() {
     let (r, repro) = replay("clock-skew-failover.toml", "fragment-failover", 1);
-    let d = violation(&r, "durability", &repro);
+    let d = violation(&r, InvariantId::DURABILITY, &repro);
     let (node, key, value) = lost_write(d);
     assert_eq!(node, "n1", "{d}\n  reproduce: {repro}");
     let skew = lines(&r, &["clock n2,n3 -60.000s"]);
@@ -255,7 +263,7 @@ fn fragment_failover_lww_with_a_slow_clock_discards_acknowledged_failover_writes
 #[test]
 fn fragment_failover_returning_master_overlaps_the_promoted_nodes() {
     let (r, repro) = replay("master-crash.toml", "fragment-failover", 1);
-    let d = violation(&r, "election-safety", &repro);
+    let d = violation(&r, InvariantId::ELECTION_SAFETY, &repro);
     assert!(
         d.contains("n1 became master while n2, n3 still acted as master"),
         "{d}\n  reproduce: {repro}"
@@ -275,20 +283,24 @@ fn fragment_failover_returning_master_overlaps_the_promoted_nodes() {
 /// where the default Raft passes.
 #[test]
 fn raft_with_local_reads_is_caught_by_the_linearizability_checker() {
-    let path = workspace().join("sim-scenarios/partition-minority-leader.toml");
-    let sc = scenario::load(&path, sim::registry::SYSTEMS).unwrap_or_else(|e| panic!("{e}"));
+    let sc = load("partition-minority-leader.toml");
+    let registry = builtins();
     let mut broken = sc.clone();
     broken.params.insert(
         "raft".into(),
-        protocol::Params::new().with("reads", "local"),
+        splitbrain::Params::new().with("reads", "local"),
     );
     let opts = RunOptions::default();
     let caught = (1..=sc.seeds).find(|&seed| {
-        let r = run_system("raft", &broken, seed, &opts).unwrap_or_else(|e| panic!("{e}"));
-        r.violated().contains("linearizability")
+        let r = registry
+            .run("raft", &broken, seed, &opts)
+            .unwrap_or_else(|e| panic!("{e}"));
+        r.violated().contains(&InvariantId::LINEARIZABILITY)
     });
     let seed = caught.expect("local reads were never caught: the checker is blind to stale reads");
-    let good = run_system("raft", &sc, seed, &opts).unwrap_or_else(|e| panic!("{e}"));
+    let good = registry
+        .run("raft", &sc, seed, &opts)
+        .unwrap_or_else(|e| panic!("{e}"));
     assert!(
         good.violations.is_empty(),
         "default raft fails seed {seed}: {:?}",
@@ -302,7 +314,7 @@ fn raft_with_local_reads_is_caught_by_the_linearizability_checker() {
 #[test]
 fn quorum_kv_read_your_writes_misses_the_clients_own_write_after_a_restart() {
     let (r, repro) = replay("quorum-read-your-writes.toml", "quorum-kv", 1);
-    let d = violation(&r, "session", &repro);
+    let d = violation(&r, InvariantId::SESSION, &repro);
     // `... first: session C key "K": read your writes violated: read the key as absent
     // after its own acknowledged write ...; earlier: process P: put K=V -> ok ...`
     let field = |after: &str, end: char| -> String {
@@ -351,19 +363,24 @@ fn quorum_kv_read_your_writes_misses_the_clients_own_write_after_a_restart() {
 /// assertion fires, and the run reports it as a `panic` violation instead of crashing.
 #[test]
 fn raft_without_fsync_is_caught_by_the_disk_model() {
-    let path = workspace().join("sim-scenarios/crash-pairs.toml");
-    let sc = scenario::load(&path, sim::registry::SYSTEMS).unwrap_or_else(|e| panic!("{e}"));
+    let sc = load("crash-pairs.toml");
+    let registry = builtins();
     let mut broken = sc.clone();
-    broken
-        .params
-        .insert("raft".into(), protocol::Params::new().with("sync", "false"));
+    broken.params.insert(
+        "raft".into(),
+        splitbrain::Params::new().with("sync", "false"),
+    );
     let opts = RunOptions::default();
-    let r = run_system("raft", &broken, 1, &opts).unwrap_or_else(|e| panic!("{e}"));
+    let r = registry
+        .run("raft", &broken, 1, &opts)
+        .unwrap_or_else(|e| panic!("{e}"));
     assert!(
         !r.violations.is_empty(),
         "raft without fsync passed crash-pairs seed 1: the crash model is blind to lost writes"
     );
-    let good = run_system("raft", &sc, 1, &opts).unwrap_or_else(|e| panic!("{e}"));
+    let good = registry
+        .run("raft", &sc, 1, &opts)
+        .unwrap_or_else(|e| panic!("{e}"));
     assert!(
         good.violations.is_empty(),
         "default raft fails: {:?}",

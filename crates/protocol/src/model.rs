@@ -1,0 +1,97 @@
+//! Sequential specifications: what a history of operations is checked against.
+//!
+//! A model is a deterministic state machine, as Porcupine's `Model` (Herlihy & Wing 1990's
+//! sequential specification): `step` says whether an operation with its observed outcome
+//! is legal in a state, and the state after it. Indeterminate outcomes are always legal:
+//! the operation applies its effect as if it had succeeded. The linearizability search in
+//! `check` runs over any model; a system names the one it promises in its
+//! [`crate::System::promises`].
+
+use crate::op::Op;
+use std::borrow::Cow;
+use std::fmt::Debug;
+use std::hash::Hash;
+
+/// How an operation ended, as far as a model is concerned. Borrows the operation's
+/// output.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome<'a, T> {
+    Ok(&'a T),
+    /// A definite failure the model asked to see ([`Model::fail_observes`]): it changed
+    /// nothing but observed something (a cas whose compare did not match, etcd's
+    /// `:fail :cas`).
+    Failed,
+    /// Info, or pending at the end: any result, effect at any point or never.
+    Unknown,
+}
+
+// Manual: derived impls would ask `T: Clone`, though only a reference is copied.
+impl<T> Clone for Outcome<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for Outcome<'_, T> {}
+
+/// A sequential specification of one operation vocabulary.
+pub trait Model: Debug {
+    type Op: Op;
+    type State: Clone + Eq + Hash + Debug;
+
+    /// The model's name in reports (`kv`, `cas-register`, `lock`).
+    fn name(&self) -> &str;
+
+    fn init(&self) -> Self::State;
+
+    /// The state after `op` with `outcome`, or `None` if that outcome is impossible here.
+    /// Borrowed when the operation leaves the state as it was (a read, a cas that did not
+    /// match): most steps of a search are reads, and they then copy nothing.
+    fn step<'s>(
+        &self,
+        s: &'s Self::State,
+        op: &Self::Op,
+        outcome: Outcome<'_, <Self::Op as Op>::Output>,
+    ) -> Option<Cow<'s, Self::State>>;
+
+    /// A state as a report shows it.
+    fn describe(&self, s: &Self::State) -> String {
+        format!("{s:?}")
+    }
+
+    /// The independent object `op` touches (Porcupine's partition): a history is
+    /// linearizable iff each object's sub-history is. `None`: one object, the whole.
+    fn partition<'o>(&self, op: &'o Self::Op) -> Option<&'o str> {
+        op.key()
+    }
+
+    /// Whether `op` belongs to this model (a cas register serves no append). The
+    /// checker rejects a history with an operation outside it.
+    fn accepts(&self, _op: &Self::Op) -> bool {
+        true
+    }
+
+    /// What the model serves, for the error about an operation it does not accept.
+    fn vocabulary(&self) -> String {
+        "its own operations".to_string()
+    }
+
+    /// Whether a definite failure of `op` still observed something, and so constrains
+    /// the order ([`Outcome::Failed`]). Otherwise a failed operation did not take effect
+    /// and observed nothing, and the checker drops it.
+    fn fail_observes(&self, _op: &Self::Op) -> bool {
+        false
+    }
+
+    /// Whether the search may skip linearizing `op` right after an indeterminate
+    /// operation, because every such order can be rewritten without it: `op` blindly
+    /// overwrites the state (then the indeterminate one had no visible effect and can be
+    /// left out), or `op` is determinate and commutes with it (then the indeterminate one
+    /// can move after it, which is always allowed since it never returns).
+    fn skip_after_unknown(
+        &self,
+        _op: &Self::Op,
+        _outcome: Outcome<'_, <Self::Op as Op>::Output>,
+    ) -> bool {
+        false
+    }
+}

@@ -1,0 +1,207 @@
+//! What the nemesis does to the cluster, as the world sees it: each change traced and
+//! reflected in the agenda. Killing, restarting, pausing and resuming a node's madsim node
+//! is the caller's (see [`crate::nemesis`]); the world keeps the bookkeeping.
+
+use super::World;
+use crate::trace::Mark;
+use protocol::{NodeId, Role, System};
+use rand_core::RngCore;
+use scenario::Selector;
+
+impl<S: System> World<S> {
+    pub fn is_up(&self, idx: usize) -> bool {
+        self.nodes[idx].up
+    }
+
+    pub fn is_paused(&self, idx: usize) -> bool {
+        self.nodes[idx].paused
+    }
+
+    fn ids(&self, idxs: &[usize]) -> Vec<NodeId> {
+        idxs.iter().map(|&i| self.cluster[i]).collect()
+    }
+
+    /// Node `idx`'s driver is about to be restarted (it is down): madsim runs it at this
+    /// instant and it boots on its first poll.
+    pub fn restart(&mut self, idx: usize) {
+        assert!(!self.nodes[idx].up, "restarting a node that is up");
+        let now = self.now_ns();
+        let node = self.cluster[idx];
+        self.trace.mark(now, Mark::Restart { node });
+        self.agenda.mark_ready(idx);
+    }
+
+    /// As [`World::restart`], silently: the quiesce phase brings every node back.
+    pub fn revive(&mut self, idx: usize) {
+        assert!(!self.nodes[idx].up, "reviving a node that is up");
+        self.agenda.mark_ready(idx);
+    }
+
+    /// Pauses or resumes node `idx` (the caller pauses or resumes its madsim node);
+    /// `traced` writes it on the timeline.
+    pub fn set_paused(&mut self, idx: usize, paused: bool, traced: bool) {
+        assert_ne!(
+            self.nodes[idx].paused, paused,
+            "pausing twice or resuming twice"
+        );
+        self.nodes[idx].paused = paused;
+        if paused {
+            self.agenda.suspend(idx);
+        } else {
+            self.refresh_node(idx);
+        }
+        if traced {
+            let now = self.now_ns();
+            let node = self.cluster[idx];
+            let mark = if paused {
+                Mark::Pause { node }
+            } else {
+                Mark::Resume { node }
+            };
+            self.trace.mark(now, mark);
+        }
+    }
+
+    /// Cuts each of `idxs` off from every other node, both ways.
+    pub fn isolate(&mut self, idxs: &[usize]) {
+        for &i in idxs {
+            self.net.split(&[i]);
+        }
+        let now = self.now_ns();
+        let nodes = self.ids(idxs);
+        self.trace.mark(now, Mark::Isolate { nodes });
+    }
+
+    /// Splits the cluster into `side` and the rest.
+    pub fn partition(&mut self, side: &[usize]) {
+        self.net.split(side);
+        let rest: Vec<usize> = (0..self.nodes.len())
+            .filter(|i| !side.contains(i))
+            .collect();
+        let now = self.now_ns();
+        let mark = Mark::Partition {
+            side: self.ids(side),
+            rest: self.ids(&rest),
+        };
+        self.trace.mark(now, mark);
+    }
+
+    /// Drops packets from each of `from` to each of `to`.
+    pub fn cut(&mut self, from: &[usize], to: &[usize]) {
+        for &a in from {
+            for &b in to {
+                if a != b {
+                    self.net.cut(a, b);
+                }
+            }
+        }
+        // Name only real links: a lone node on one side is not also named on the other.
+        let without = |side: &[usize], lone: &[usize]| -> Vec<usize> {
+            side.iter()
+                .copied()
+                .filter(|x| lone.len() != 1 || !lone.contains(x))
+                .collect()
+        };
+        let now = self.now_ns();
+        let mark = Mark::Cut {
+            from: self.ids(&without(from, to)),
+            to: self.ids(&without(to, from)),
+        };
+        self.trace.mark(now, mark);
+    }
+
+    /// Removes every partition.
+    pub fn heal(&mut self) {
+        self.net.heal();
+        let now = self.now_ns();
+        self.trace.mark(now, Mark::Heal);
+    }
+
+    /// Steps the clocks of `idxs` by `by_ns` (negative: backwards).
+    pub fn jump_clocks(&mut self, idxs: &[usize], by_ns: i64) {
+        for &i in idxs {
+            self.nodes[i].clock.jump(by_ns);
+        }
+        let now = self.now_ns();
+        let nodes = self.ids(idxs);
+        self.trace.mark(now, Mark::ClockJump { nodes, by_ns });
+    }
+
+    /// Sets the network's loss probability from now on.
+    pub fn set_loss(&mut self, rate: f64) {
+        self.net.set_loss(rate);
+        let now = self.now_ns();
+        self.trace.mark(now, Mark::Loss { rate });
+    }
+
+    /// The fault phase is over: the network heals and loses nothing more (the caller
+    /// brings every node back).
+    pub fn quiesce(&mut self) {
+        self.net.heal();
+        self.net.set_loss(0.0);
+        let now = self.now_ns();
+        self.trace.mark(now, Mark::Quiesce);
+    }
+
+    /// The node that leads now: the live claimant with the highest term (the lowest id
+    /// among equals).
+    fn leader(&self) -> Option<usize> {
+        self.nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.up && s.status.is_some_and(|st| st.role == Role::Leader))
+            .max_by_key(|(i, s)| (s.status.and_then(|st| st.term), usize::MAX - i))
+            .map(|(i, _)| i)
+    }
+
+    /// `k` nodes drawn from `pool` with the fault stream, in id order.
+    fn draw(&mut self, k: usize, pool: Vec<usize>) -> Vec<usize> {
+        let mut pool = pool;
+        let mut out = Vec::new();
+        while out.len() < k && !pool.is_empty() {
+            let i = (self.fault_rng.next_u64() % pool.len() as u64) as usize;
+            out.push(pool.remove(i));
+        }
+        out.sort_unstable();
+        out
+    }
+
+    /// Resolves a fault's target against the cluster as it is now (node indexes, in
+    /// order, each once).
+    pub fn resolve(&mut self, sel: &Selector) -> Vec<usize> {
+        let n = self.nodes.len();
+        let minority = n.saturating_sub(1) / 2;
+        let mut picked = match sel {
+            Selector::All => (0..n).collect(),
+            Selector::Monitor => (self.replicas..n).collect(),
+            Selector::Nodes(ids) => ids.iter().map(|i| *i as usize - 1).collect(),
+            Selector::Down => (0..n)
+                .filter(|&i| !self.nodes[i].up || self.nodes[i].paused)
+                .collect(),
+            Selector::Random => self.draw(1, (0..n).collect()),
+            Selector::Minority => self.draw(minority.max(1), (0..n).collect()),
+            Selector::Majority => {
+                let minority = self.draw(minority.max(1), (0..n).collect());
+                (0..n).filter(|i| !minority.contains(i)).collect()
+            }
+            Selector::Leader => match self.leader() {
+                Some(l) => vec![l],
+                None => self.draw(1, (0..n).collect()),
+            },
+            Selector::Followers => {
+                let l = self.leader();
+                (0..n).filter(|i| Some(*i) != l).collect()
+            }
+            Selector::LeaderSide => {
+                let l = self.leader().unwrap_or(0);
+                let others: Vec<usize> = (0..n).filter(|i| *i != l).collect();
+                let mut side = self.draw(minority.saturating_sub(1), others);
+                side.push(l);
+                side
+            }
+        };
+        picked.sort_unstable();
+        picked.dedup();
+        picked
+    }
+}

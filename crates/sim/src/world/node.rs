@@ -1,0 +1,254 @@
+//! Nodes: booting from what survived on disk, crashing, and stepping: one handler call
+//! per due event, and the effects it emitted applied in order. The node makes every
+//! decision; this makes none.
+
+use super::{ArmedTimer, World};
+use crate::mailbox::NodeEvent;
+use crate::net::Transmit;
+use crate::trace::Mark;
+use protocol::{Cx, Effect, NodeEffect, System, TimerId};
+use std::task::Waker;
+
+impl<S: System> World<S> {
+    /// A (re)started driver: build the node from what survived on disk. Packets still in
+    /// flight towards it are in its mailbox; [`World::wake_next`] counts it in again.
+    pub fn boot(&mut self, idx: usize, waker: Waker) {
+        let now = self.now_ns();
+        let slot = &mut self.nodes[idx];
+        assert!(slot.node.is_none(), "n{} booted twice", idx + 1);
+        slot.wakeup.waker = Some(waker);
+        slot.up = true;
+        slot.paused = false;
+        slot.booted_ns = now;
+        slot.timers.clear();
+        slot.wakeup.armed_ns = None;
+        slot.node = Some(S::new(self.cluster[idx], &self.cluster, &self.config));
+        self.trace.log(now, || format!("n{} boots", idx + 1));
+        let disk = self.nodes[idx].disk.surviving().clone();
+        self.agenda.ran(idx);
+        self.refresh_node(idx);
+        self.call(idx, now, |n, cx| n.on_start(cx, &disk));
+    }
+
+    /// Node `idx` was killed (the caller kills its madsim node): memory and unsynced
+    /// writes are gone (or torn to a prefix).
+    pub fn crash(&mut self, idx: usize) {
+        let now = self.now_ns();
+        let torn = self.torn_writes;
+        let slot = &mut self.nodes[idx];
+        assert!(slot.up, "crashing a node that is down");
+        slot.node = None;
+        slot.up = false;
+        slot.paused = false;
+        slot.wakeup.waker = None;
+        // Its backstop, if any, would wake a task madsim has dropped.
+        slot.wakeup.armed_ns = None;
+        slot.timers.clear();
+        slot.status = None;
+        slot.crashed_before = true;
+        let unsynced_lost = slot.disk.crash(torn, &mut self.fault_rng);
+        self.agenda.suspend(idx);
+        self.election.observe(now, idx, None);
+        let node = self.cluster[idx];
+        self.trace.mark(
+            now,
+            Mark::Crash {
+                node,
+                unsynced_lost,
+            },
+        );
+    }
+
+    /// Runs every event due at `idx`; the driver calls this each time it is woken.
+    pub fn run_node(&mut self, idx: usize) {
+        let now = self.now_ns();
+        self.agenda.ran(idx);
+        while let Some(p) = self.nodes[idx].mailbox.pop_due(now) {
+            if p.at_ns < self.nodes[idx].booted_ns {
+                self.trace.stats.dropped += 1;
+                continue; // arrived while the node was down
+            }
+            match p.event {
+                NodeEvent::Msg { from, msg, epoch } => {
+                    if !self.net.deliverable(from, idx, epoch) {
+                        self.trace.stats.dropped += 1;
+                        self.trace.log(now, || {
+                            format!("n{} -x n{} dropped in flight: {msg:?}", from + 1, idx + 1)
+                        });
+                        continue;
+                    }
+                    self.trace.stats.delivered += 1;
+                    self.trace.feed(&[now, 1, from as u64, idx as u64]);
+                    self.trace.feed_hash(&msg);
+                    self.trace
+                        .log(now, || format!("n{} -> n{} {msg:?}", from + 1, idx + 1));
+                    let from_id = self.cluster[from];
+                    self.call(idx, now, |n, cx| n.on_message(cx, from_id, msg));
+                }
+                NodeEvent::Timer { timer, generation } => {
+                    if self.timer_fires(idx, now, timer, generation) {
+                        self.trace.stats.timers += 1;
+                        self.trace.feed(&[now, 2, idx as u64, timer.0]);
+                        self.trace
+                            .log(now, || format!("n{} timer {}", idx + 1, timer.0));
+                        self.call(idx, now, |n, cx| n.on_timer(cx, timer));
+                    }
+                }
+                NodeEvent::Client { req, op } => {
+                    self.trace.stats.client_requests += 1;
+                    self.trace.feed(&[now, 3, idx as u64, req.0]);
+                    self.trace.log(now, || {
+                        format!("n{} <- client {op} (req {})", idx + 1, req.0)
+                    });
+                    self.call(idx, now, |n, cx| n.on_client(cx, req, op));
+                }
+            }
+        }
+        self.refresh_node(idx);
+    }
+
+    /// Whether a queued firing of `timer` (of `generation`) fires now: not if the timer
+    /// was cancelled or re-armed earlier since, and not yet if it was re-armed later (then
+    /// the event is queued again for the new deadline).
+    fn timer_fires(&mut self, idx: usize, now: u64, timer: TimerId, generation: u64) -> bool {
+        let armed = match self.nodes[idx].timers.get(&timer) {
+            Some(a) if a.generation == generation => *a,
+            _ => return false,
+        };
+        if armed.due_ns > now {
+            if let Some(a) = self.nodes[idx].timers.get_mut(&timer) {
+                a.queued_ns = armed.due_ns;
+            }
+            let event = NodeEvent::Timer { timer, generation };
+            self.schedule_node(now, idx, armed.due_ns, event);
+            return false;
+        }
+        self.nodes[idx].timers.remove(&timer);
+        true
+    }
+
+    /// One handler call on node `idx` at `now`, then its effects, then what changed in
+    /// its status (traced, and watched for election safety).
+    fn call(&mut self, idx: usize, now: u64, f: impl FnOnce(&mut S, &mut Cx<'_, S>)) {
+        let mut effects = std::mem::take(&mut self.effects);
+        let slot = &mut self.nodes[idx];
+        let local = protocol::Instant(slot.clock.local(now));
+        let node = slot
+            .node
+            .as_mut()
+            .expect("handlers run only on a live node");
+        {
+            let mut cx = Cx::new(
+                self.cluster[idx],
+                &self.cluster,
+                local,
+                &mut slot.rng,
+                &mut effects,
+            );
+            f(node, &mut cx);
+        }
+        let status = node.status();
+        for effect in effects.drain(..) {
+            self.apply(idx, now, effect);
+        }
+        self.effects = effects;
+        if self.nodes[idx].status != Some(status) {
+            let before = self.nodes[idx].status.replace(status);
+            // A first boot's initial status is noise; a restart's (term read back from
+            // disk) is not.
+            let first_boot = before.is_none() && !self.nodes[idx].crashed_before;
+            if !first_boot && before.map(|b| (b.role, b.term)) != Some((status.role, status.term)) {
+                let mark = Mark::Role {
+                    node: self.cluster[idx],
+                    role: status.role,
+                    term: status.term,
+                };
+                self.trace.mark(now, mark);
+            }
+            self.election.observe(now, idx, Some(status));
+        }
+    }
+
+    fn apply(&mut self, idx: usize, now: u64, effect: NodeEffect<S>) {
+        match effect {
+            Effect::Send { to, msg } => self.send(idx, now, to.0 as usize - 1, msg),
+            Effect::SetTimer { timer, after } => {
+                self.set_timer(idx, now, timer, after.as_nanos() as u64)
+            }
+            Effect::CancelTimer { timer } => {
+                self.nodes[idx].timers.remove(&timer);
+            }
+            Effect::Reply { req, result } => {
+                if let Some(client) = self.requests.remove(&req) {
+                    let at_ns = now + self.net.latency();
+                    self.trace.log(now, || {
+                        format!("n{} reply req {}: {result:?}", idx + 1, req.0)
+                    });
+                    self.client_reply(client, now, at_ns, req, idx, result);
+                }
+            }
+            Effect::Persist { key, value } => self.nodes[idx].disk.persist(key, value),
+            Effect::Erase { key } => self.nodes[idx].disk.erase(key),
+            Effect::Sync => self.nodes[idx].disk.sync(),
+            Effect::Note(text) => {
+                self.trace.feed(&[now, 4, idx as u64, text.len() as u64]);
+                self.trace.log(now, || format!("n{}: {text}", idx + 1));
+            }
+        }
+    }
+
+    /// Node `idx` sends `msg` to node `to` at `now`: the network drops it, or queues it
+    /// (and maybe a duplicate) at the destination.
+    fn send(&mut self, idx: usize, now: u64, to: usize, msg: S::Msg) {
+        assert!(
+            to < self.nodes.len() && to != idx,
+            "n{} sent to a node outside the cluster",
+            idx + 1
+        );
+        match self.net.transmit(idx, to) {
+            Transmit::Dropped(why) => {
+                self.trace.stats.dropped += 1;
+                self.trace.log(now, || {
+                    format!("n{} -x n{} {why}: {msg:?}", idx + 1, to + 1)
+                });
+            }
+            Transmit::Arrives { delays, epoch } => {
+                // A duplicate (the second delay) gets a copy; the original moves.
+                let packet = |msg| NodeEvent::Msg {
+                    from: idx,
+                    msg,
+                    epoch,
+                };
+                if let Some(d) = delays[1] {
+                    self.schedule_node(now, to, now + d, packet(msg.clone()));
+                }
+                if let Some(d) = delays[0] {
+                    self.schedule_node(now, to, now + d, packet(msg));
+                }
+            }
+        }
+    }
+
+    /// Arms `timer` on node `idx` to fire `after_ns` from `now` on the node's clock.
+    fn set_timer(&mut self, idx: usize, now: u64, timer: TimerId, after_ns: u64) {
+        let slot = &mut self.nodes[idx];
+        // The 1 ms floor dates from delivery on madsim timers; latency keeps one too
+        // (ARCHITECTURE.md, where this differs from DESIGN.md).
+        let due_ns = now + slot.clock.to_global(after_ns).max(1_000_000);
+        match slot.timers.get_mut(&timer) {
+            Some(a) if a.queued_ns <= due_ns => a.due_ns = due_ns,
+            _ => {
+                self.timer_generation += 1;
+                let generation = self.timer_generation;
+                let armed = ArmedTimer {
+                    generation,
+                    due_ns,
+                    queued_ns: due_ns,
+                };
+                slot.timers.insert(timer, armed);
+                let event = NodeEvent::Timer { timer, generation };
+                self.schedule_node(now, idx, due_ns, event);
+            }
+        }
+    }
+}
