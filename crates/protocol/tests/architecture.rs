@@ -1,6 +1,6 @@
 //! Architecture invariants that can be checked mechanically (ARCHITECTURE.md):
-//! the pure crates never depend on madsim, tokio or the wall clock, and the dependency
-//! graph points one way.
+//! the pure crates never depend on madsim, tokio or the wall clock, the dependency graph
+//! points one way, and the harness names no system.
 
 use std::path::{Path, PathBuf};
 
@@ -33,7 +33,7 @@ const PURE: &[(&str, &[&str])] = &[
     (
         "check",
         &[
-            "src/history/linearizable.rs",
+            "src/history/linearizable/mod.rs",
             "src/history/bench.rs",
             "examples/",
         ],
@@ -98,4 +98,96 @@ fn the_scanner_sees_real_sources() {
         files.iter().any(|f| f.ends_with("raft/mod.rs")),
         "the walk must reach nested modules"
     );
+}
+
+/// The workspace's crates and the only workspace crates each may depend on: dependencies
+/// point one way, and the harness (`sim`, and the umbrella over it) never reaches the
+/// built-in systems, which register through the public API like a user's.
+const GRAPH: &[(&str, &[&str])] = &[
+    ("protocol", &[]),
+    ("check", &["protocol"]),
+    ("scenario", &["protocol"]),
+    ("systems", &["protocol", "check"]),
+    ("sim", &["protocol", "check", "scenario"]),
+    ("splitbrain", &["protocol", "check", "scenario", "sim"]),
+    ("cli", &["splitbrain", "systems", "check", "scenario"]),
+];
+
+/// Workspace crates named in a manifest's dependency tables, dev-dependencies included.
+fn workspace_deps(manifest: &str) -> Vec<String> {
+    let crates: Vec<&str> = GRAPH.iter().map(|(c, _)| *c).collect();
+    let mut deps = Vec::new();
+    let mut in_deps = false;
+    for line in manifest.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_deps = line.contains("dependencies");
+            continue;
+        }
+        let Some((name, _)) = line.split_once(['.', '=', ' ']) else {
+            continue;
+        };
+        if in_deps && crates.contains(&name) {
+            deps.push(name.to_string());
+        }
+    }
+    deps
+}
+
+#[test]
+fn dependencies_point_one_way_and_the_harness_never_reaches_the_systems() {
+    let mut offences = Vec::new();
+    for (krate, allowed) in GRAPH {
+        let path = crates_dir().join(krate).join("Cargo.toml");
+        let manifest =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        for dep in workspace_deps(&manifest) {
+            if !allowed.contains(&dep.as_str()) {
+                offences.push(format!("{krate} depends on {dep}"));
+            }
+        }
+    }
+    assert!(offences.is_empty(), "{}", offences.join("\n"));
+}
+
+/// The built-in systems' names, which the harness must learn from the systems.
+const SYSTEM_NAMES: &[&str] = &[
+    "raft",
+    "bully",
+    "quorum-kv",
+    "term-bully",
+    "fragment-failover",
+];
+
+#[test]
+fn the_harness_names_no_system() {
+    let mut offences = Vec::new();
+    for krate in ["sim", "splitbrain", "scenario", "check"] {
+        let mut files = Vec::new();
+        rust_files(&crates_dir().join(krate).join("src"), &mut files);
+        for f in files {
+            let text = std::fs::read_to_string(&f).expect("source");
+            // Unit tests may name what they test; code may not.
+            let code = text.split("#[cfg(test)]").next().unwrap_or("");
+            for (n, line) in code.lines().enumerate() {
+                let line = line.split("//").next().unwrap_or("");
+                for name in SYSTEM_NAMES {
+                    if line.contains(&format!("\"{name}\"")) {
+                        offences.push(format!("{}:{}: {}", f.display(), n + 1, line.trim()));
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        offences.is_empty(),
+        "a system named in harness code:\n{}",
+        offences.join("\n")
+    );
+}
+
+#[test]
+fn the_graph_check_reads_real_manifests() {
+    let cli = std::fs::read_to_string(crates_dir().join("cli/Cargo.toml")).expect("manifest");
+    let deps = workspace_deps(&cli);
+    assert!(deps.contains(&"systems".to_string()) && deps.contains(&"splitbrain".to_string()));
 }

@@ -275,7 +275,8 @@ pub fn render(sc: &Scenario, results: &[SystemSummary]) -> String {
             }
             let _ = writeln!(out, "    {:>9}  {mark}", fmt_time(*t));
         }
-        let more = p.timeline.len();
+        // Entries past the trace's own bound were counted, not kept: they count too.
+        let more = p.timeline.len() + p.timeline_dropped;
         if more > MAX_SUMMARY_TIMELINE {
             let _ = writeln!(
                 out,

@@ -60,6 +60,9 @@ impl<S: System> World<S> {
     }
 
     /// Runs every event due at `idx`; the driver calls this each time it is woken.
+    // Inlined into the driver's poll, as it was when both lived in one file: called
+    // apart, the harness ping-pong lost 3% of its speed.
+    #[inline]
     pub fn run_node(&mut self, idx: usize) {
         let now = self.now_ns();
         self.agenda.ran(idx);
