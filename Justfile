@@ -27,8 +27,9 @@ fix:
 
 # Re-record snapshots after a deliberate change; read every diff before committing.
 snap:
-    INSTA_UPDATE=always cargo test -p sim --test scenarios
-    git diff --stat snapshots/
+    INSTA_UPDATE=always cargo test -p splitbrain-cli --test scenarios
+    INSTA_UPDATE=always cargo test -p lock-service --test scenarios
+    git diff --stat snapshots/ examples/*/snapshots/
 
 # Simulation speed on the standard workload.
 bench:
