@@ -59,6 +59,15 @@ pub trait System: Node {
     /// The invariants a run of this configuration must keep, in the order a report lists
     /// their violations. Election safety and a node's panic are judged for every system.
     fn promises(config: &Self::Config, shape: &Shape) -> Promises<Self>;
+
+    /// The ids of [`System::promises`], in order: what a run of this configuration is
+    /// judged by.
+    fn promised(config: &Self::Config, shape: &Shape) -> Vec<InvariantId> {
+        Self::promises(config, shape)
+            .iter()
+            .map(|i| i.id())
+            .collect()
+    }
 }
 
 /// A system's promises: invariants over its history and its replicas' final states.

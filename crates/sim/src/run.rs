@@ -123,11 +123,13 @@ pub fn prepare<S: System>(sc: &Scenario) -> Result<Prepared<S>, RunError> {
     let params = sc.params.get(S::NAME).unwrap_or(&empty);
     let config = S::config(params).map_err(|e| refused(Refused::Params, e))?;
     let shape = S::shape(&config, sc.nodes).map_err(|e| refused(Refused::Shape, e))?;
-    assert!(
-        shape.replicas == sc.nodes && shape.nodes() >= 1,
-        "{}'s shape keeps the scenario's {} replicas",
-        S::NAME,
-        sc.nodes
+    // A shape may add nodes of the system's own, never change the scenario's replicas:
+    // selectors and final states count on them.
+    assert_eq!(
+        shape.replicas,
+        sc.nodes,
+        "{}::shape changed a scenario's replicas; it may only add extra nodes",
+        S::NAME
     );
     let workload = sc.workload.spec();
     for c in 0..workload.clients {

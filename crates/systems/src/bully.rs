@@ -830,10 +830,7 @@ mod tests {
                 extra: 0
             }
         );
-        let ids: Vec<InvariantId> = Bully::promises(&config, &shape)
-            .iter()
-            .map(|i| i.id())
-            .collect();
+        let ids: Vec<InvariantId> = Bully::promised(&config, &shape);
         assert_eq!(
             ids,
             vec![

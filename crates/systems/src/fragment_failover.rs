@@ -1012,10 +1012,7 @@ mod tests {
                 extra: 0
             }
         );
-        let ids: Vec<InvariantId> = FragmentFailover::promises(&config, &shape)
-            .iter()
-            .map(|i| i.id())
-            .collect();
+        let ids: Vec<InvariantId> = FragmentFailover::promised(&config, &shape);
         assert_eq!(
             ids,
             vec![InvariantId::DURABILITY, InvariantId::REPLICA_CONSISTENCY]

@@ -782,10 +782,7 @@ mod tests {
     fn promise_ids(params: &Params, replicas: u32) -> Vec<InvariantId> {
         let config = QuorumKv::config(params).unwrap();
         let shape = QuorumKv::shape(&config, replicas).unwrap();
-        QuorumKv::promises(&config, &shape)
-            .iter()
-            .map(|i| i.id())
-            .collect()
+        QuorumKv::promised(&config, &shape)
     }
 
     #[test]

@@ -805,10 +805,7 @@ mod tests {
             let db = Harness::<TermBully>::new(id, nodes, &Params::new());
             assert_ne!(db.node.status().role, Role::Observer, "n{id}");
         }
-        let ids: Vec<InvariantId> = TermBully::promises(&config, &shape)
-            .iter()
-            .map(|i| i.id())
-            .collect();
+        let ids: Vec<InvariantId> = TermBully::promised(&config, &shape);
         assert_eq!(
             ids,
             vec![

@@ -22,10 +22,12 @@
 //! Params: `lease_ms` (1000).
 
 use crate::ops::{LockModel, LockOp, LockOutput, LockWorkload, TokenOrder, TOKEN_ORDER};
-use splitbrain::checkers::{Convergence, Linearizability};
+use splitbrain::checkers::durability::Keeps;
+use splitbrain::checkers::{Convergence, Durability, Linearizability};
 use splitbrain::{
-    ClientError, Cx, Data, Disk, Instant, InvariantId, Node, NodeId, NodeStatus, ParamError,
-    Params, Promises, RequestId, Role, Shape, System, Term, TimerId, WorkloadSpec,
+    ClientError, Cx, Data, Disk, EventKind, History, Instant, InvariantId, Node, NodeId,
+    NodeStatus, ParamError, Params, Promises, RequestId, Role, Shape, System, Term, TimerId,
+    WorkloadSpec,
 };
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::marker::PhantomData;
@@ -74,6 +76,38 @@ pub struct LockState {
 }
 
 impl Data for LockState {}
+
+/// Durability for a lock: every acknowledged grant's token is at most the replica's last
+/// token. A replica behind that would hand the same token out again, and fencing by it
+/// would let two holders through.
+impl Keeps<LockOp> for LockState {
+    fn lost(history: &History<LockOp>, views: &[(String, &LockState)]) -> Vec<(usize, String)> {
+        let granted = history
+            .events
+            .iter()
+            .filter(|e| e.kind == EventKind::Ok)
+            .filter_map(|e| match &e.output {
+                Some(LockOutput::Granted { token }) => Some(*token),
+                _ => None,
+            })
+            .max();
+        let Some(granted) = granted else {
+            return Vec::new();
+        };
+        views
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, s))| s.token < granted)
+            .map(|(v, (_, s))| {
+                let why = format!(
+                    "acknowledged grant of token {granted} is missing (last token {})",
+                    s.token
+                );
+                (v, why)
+            })
+            .collect()
+    }
+}
 
 /// A replica's copy of the lock, numbered by the leader that wrote it; newer is greater
 /// (fields compare in order: epoch, then seq).
@@ -541,13 +575,14 @@ impl<V: Variant> System for LeaseLock<V> {
         LockWorkload::new(spec, client)
     }
 
-    /// A lock clients can trust: linearizable as a mutex, tokens in grant order, and
-    /// replicas that agree once the faults are over.
+    /// A lock clients can trust: no grant forgotten, replicas that agree once the faults
+    /// are over, linearizable as a mutex, tokens in grant order.
     fn promises(_: &Config, _: &Shape) -> Promises<Self> {
         vec![
+            Box::new(Durability),
+            Box::new(Convergence),
             Box::new(Linearizability(LockModel)),
             Box::new(TokenOrder),
-            Box::new(Convergence),
         ]
     }
 }

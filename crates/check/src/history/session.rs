@@ -5,8 +5,9 @@
 //! - *read your writes*: once a session's write to a key is acknowledged, its later reads
 //!   of that key reflect it.
 //!
-//! Reads are ordered by `KvOutput::Value { version }`, assumed to grow with every write
-//! to a key. Reads without a version are checked only where no version is needed: a read
+//! Works for any vocabulary whose reads say what they saw ([`VersionedRead`]; the kv
+//! store's gets do). Reads are ordered by the version they report, assumed to grow with
+//! every write to a key. Reads without a version are checked only where no version is needed: a read
 //! of an absent key after the session's own acknowledged write, when no operation in the
 //! history ever deletes that key. A session is a process, or a client that several
 //! processes belong to (Jepsen gives a client a new process after `info`).
@@ -14,6 +15,40 @@
 use super::ops::{operations, HistoryError, Operation};
 use crate::models::kv::{KvOp, KvOutput};
 use protocol::{EventKind, History, Op};
+
+/// What a read saw of its key, for the session checkers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Observed {
+    /// Whether the key held a value.
+    pub present: bool,
+    /// The version read, where the system reports one.
+    pub version: Option<u64>,
+}
+
+/// A vocabulary whose reads report what they saw of a key, so its histories can be
+/// checked for session guarantees.
+pub trait VersionedRead: Op {
+    /// What `self`, a read that returned `output`, saw; `None` for a write.
+    fn observed(&self, output: &Self::Output) -> Option<Observed>;
+    /// Whether `self` removes its key (then a later read of nothing is no violation).
+    fn removes(&self) -> bool;
+}
+
+impl VersionedRead for KvOp {
+    fn observed(&self, output: &KvOutput) -> Option<Observed> {
+        match (self, output) {
+            (KvOp::Get { .. }, KvOutput::Value { value, version }) => Some(Observed {
+                present: value.is_some(),
+                version: *version,
+            }),
+            _ => None,
+        }
+    }
+
+    fn removes(&self) -> bool {
+        matches!(self, KvOp::Delete { .. })
+    }
+}
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
@@ -91,30 +126,38 @@ impl fmt::Display for SessionReport {
 }
 
 /// What a session has seen of one key.
-#[derive(Default)]
-struct Seen<'a> {
+struct Seen<'a, O: Op> {
     /// Highest version read, and by which operation.
-    max_read: Option<(u64, &'a Operation<'a, KvOp>)>,
+    max_read: Option<(u64, &'a Operation<'a, O>)>,
     /// The session's latest acknowledged write, and the highest version the session had
     /// read before it (the write must produce a newer one).
-    write: Option<(&'a Operation<'a, KvOp>, Option<u64>)>,
+    write: Option<(&'a Operation<'a, O>, Option<u64>)>,
+}
+
+impl<O: Op> Default for Seen<'_, O> {
+    fn default() -> Self {
+        Seen {
+            max_read: None,
+            write: None,
+        }
+    }
 }
 
 /// Checks monotonic reads and read-your-writes per session. `client_of` maps a process
 /// to its client (session); processes not in it, or all when `None`, are their own
 /// session.
-pub fn check_sessions(
-    h: &History<KvOp>,
+pub fn check_sessions<O: VersionedRead>(
+    h: &History<O>,
     client_of: Option<&BTreeMap<u64, u64>>,
 ) -> Result<SessionReport, HistoryError> {
     let ops = operations(h)?;
     let session = |p: u64| client_of.and_then(|m| m.get(&p).copied()).unwrap_or(p);
     let deleted: BTreeSet<&str> = ops
         .iter()
-        .filter(|o| matches!(o.op, KvOp::Delete { .. }))
+        .filter(|o| o.op.removes())
         .filter_map(|o| o.op.key())
         .collect();
-    let mut seen: BTreeMap<(u64, &str), Seen> = BTreeMap::new();
+    let mut seen: BTreeMap<(u64, &str), Seen<O>> = BTreeMap::new();
     let mut sessions = BTreeSet::new();
     let mut report = SessionReport::default();
     // A session's operations are sequential, so invocation order is session order.
@@ -127,10 +170,11 @@ pub fn check_sessions(
             continue;
         }
         let entry = seen.entry((s, key)).or_default();
-        match (o.op, o.output) {
-            (KvOp::Get { .. }, Some(KvOutput::Value { value, version })) => {
+        match o.output.and_then(|out| o.op.observed(out)) {
+            Some(Observed { present, version }) => {
+                let version = version.as_ref();
                 report.reads_checked += 1;
-                let mut violation = |guarantee, earlier: &Operation<KvOp>, detail: String| {
+                let mut violation = |guarantee, earlier: &Operation<O>, detail: String| {
                     report.violations.push(SessionViolation {
                         guarantee,
                         session: s,
@@ -162,7 +206,7 @@ pub fn check_sessions(
                                  made a version above {f}"
                             ),
                         ),
-                        _ if value.is_none() && !deleted.contains(key) => violation(
+                        _ if !present && !deleted.contains(key) => violation(
                             Guarantee::ReadYourWrites,
                             w,
                             "read the key as absent after its own acknowledged write, and no \
@@ -178,8 +222,8 @@ pub fn check_sessions(
                     }
                 }
             }
-            (KvOp::Get { .. }, _) => {}
-            _ => {
+            None if o.op.is_read() => {}
+            None => {
                 // An acknowledged write: later reads must see it or something newer.
                 let floor = entry.max_read.map(|(v, _)| v);
                 let floor = match entry.write {

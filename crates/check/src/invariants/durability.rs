@@ -32,93 +32,101 @@ struct Write<'h, O> {
 /// Reported violations per check are capped; the count of the rest is given.
 pub const MAX_REPORTED: usize = 5;
 
-/// Durability of a kv store's or a set's replicas, whichever the system's state is.
+/// No acknowledged write is missing from any replica, for any vocabulary whose
+/// replica data can tell ([`Keeps`]): the kv store's and the set's can.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Durability;
 
-impl Invariant<KvOp, KvState> for Durability {
+/// Replica data that can say which acknowledged writes of a history it lost. What a write
+/// leaves behind is the vocabulary's to say; reporting (per replica, capped) is the
+/// checker's.
+pub trait Keeps<O: Op>: Sized {
+    /// Per view (a replica, or several read together), what it lost: one line each.
+    fn lost(history: &History<O>, views: &[(String, &Self)]) -> Vec<(usize, String)>;
+}
+
+impl<O: Op, S: Keeps<O>> Invariant<O, S> for Durability {
     fn id(&self) -> InvariantId {
         InvariantId::DURABILITY
     }
 
-    fn check(&self, run: &Finals<'_, KvOp, KvState>) -> Result<Vec<Violation>, Undecided> {
-        Ok(kv(run.history, run.states))
+    fn check(&self, run: &Finals<'_, O, S>) -> Result<Vec<Violation>, Undecided> {
+        let views: Vec<(String, &S)> = run.states.iter().map(|(n, s)| (n.to_string(), s)).collect();
+        Ok(report(&views, S::lost(run.history, &views)))
     }
 }
 
-impl Invariant<SetOp, Elements> for Durability {
-    fn id(&self) -> InvariantId {
-        InvariantId::DURABILITY
+impl Keeps<KvOp> for KvState {
+    fn lost(history: &History<KvOp>, views: &[(String, &KvState)]) -> Vec<(usize, String)> {
+        let writes = writes(history);
+        // What each key's writes require of a value, the same for every view: worked
+        // out once, when a view first needs it.
+        let mut keys: Option<Vec<KeyWrites>> = None;
+        let mut lost = Vec::new();
+        for (v, (_, state)) in views.iter().enumerate() {
+            let mut problems = Vec::new();
+            for k in keys.get_or_insert_with(|| key_writes(&writes)) {
+                k.judge(state.0.get(k.key).map(String::as_str), &mut problems);
+            }
+            lost.extend(problems.into_iter().map(|p| (v, p)));
+        }
+        lost
     }
+}
 
-    fn check(&self, run: &Finals<'_, SetOp, Elements>) -> Result<Vec<Violation>, Undecided> {
-        Ok(set(run.history, run.states))
+impl Keeps<SetOp> for Elements {
+    fn lost(history: &History<SetOp>, views: &[(String, &Elements)]) -> Vec<(usize, String)> {
+        let writes = writes(history);
+        let mut lost = Vec::new();
+        for (v, (_, present)) in views.iter().enumerate() {
+            for w in writes.iter().filter(|w| w.acked) {
+                if let SetOp::Add { element } = *w.op {
+                    if present.0.binary_search(&element).is_err() {
+                        lost.push((v, format!("acknowledged add {element} is missing")));
+                    }
+                }
+            }
+        }
+        lost
     }
 }
 
 /// `states`: the final data of each live replica.
 pub fn kv(history: &History<KvOp>, states: &[(NodeId, KvState)]) -> Vec<Violation> {
-    let labelled: Vec<(String, &KvState)> =
-        states.iter().map(|(n, s)| (n.to_string(), s)).collect();
-    kv_views(history, &labelled)
+    let views: Vec<(String, &KvState)> = states.iter().map(|(n, s)| (n.to_string(), s)).collect();
+    kv_views(history, &views)
 }
 
 /// As [`kv`], over views named by `label`: a design whose replica is several nodes
 /// together (seed 05's fragments, "n2+n3") is judged on their combined data.
-pub fn kv_views(history: &History<KvOp>, states: &[(String, &KvState)]) -> Vec<Violation> {
-    let writes = writes(history);
-    // What each key's writes require of a value, the same for every view: worked out
-    // once, when a view first needs it.
-    let mut keys: Option<Vec<KeyWrites>> = None;
-    report(states, |state| {
-        let mut problems = Vec::new();
-        for k in keys.get_or_insert_with(|| key_writes(&writes)) {
-            k.judge(state.0.get(k.key).map(String::as_str), &mut problems);
-        }
-        problems
-    })
+pub fn kv_views(history: &History<KvOp>, views: &[(String, &KvState)]) -> Vec<Violation> {
+    report(views, KvState::lost(history, views))
 }
 
 /// Every acknowledged add is present on every replica.
 pub fn set(history: &History<SetOp>, states: &[(NodeId, Elements)]) -> Vec<Violation> {
-    let writes = writes(history);
-    let labelled: Vec<(String, &Elements)> =
-        states.iter().map(|(n, s)| (n.to_string(), s)).collect();
-    report(&labelled, |present| {
-        let mut problems = Vec::new();
-        for w in writes.iter().filter(|w| w.acked) {
-            if let SetOp::Add { element } = *w.op {
-                if present.0.binary_search(&element).is_err() {
-                    problems.push(format!("acknowledged add {element} is missing"));
-                }
-            }
-        }
-        problems
-    })
+    let views: Vec<(String, &Elements)> = states.iter().map(|(n, s)| (n.to_string(), s)).collect();
+    report(&views, Elements::lost(history, &views))
 }
 
-/// The first [`MAX_REPORTED`] problems `judge` finds over the views, each prefixed by its
-/// view's name; the last says how many more there were.
-fn report<S>(views: &[(String, &S)], mut judge: impl FnMut(&S) -> Vec<String>) -> Vec<Violation> {
-    let mut out = Vec::new();
-    let mut missing = 0usize;
-    for (node, state) in views {
-        for problem in judge(state) {
-            missing += 1;
-            if out.len() < MAX_REPORTED {
-                out.push(Violation {
-                    invariant: InvariantId::DURABILITY,
-                    at_ns: None,
-                    detail: format!("{node}: {problem}"),
-                });
-            }
-        }
-    }
-    if missing > out.len() {
+/// The first [`MAX_REPORTED`] of `lost` (by view index), each prefixed by its view's
+/// name; the last says how many more there were.
+fn report<S>(views: &[(String, &S)], lost: Vec<(usize, String)>) -> Vec<Violation> {
+    let total = lost.len();
+    let mut out: Vec<Violation> = lost
+        .into_iter()
+        .take(MAX_REPORTED)
+        .map(|(v, problem)| Violation {
+            invariant: InvariantId::DURABILITY,
+            at_ns: None,
+            detail: format!("{}: {problem}", views[v].0),
+        })
+        .collect();
+    if total > out.len() {
         let shown = out.len();
         if let Some(last) = out.last_mut() {
             last.detail
-                .push_str(&format!(" (and {} more)", missing - shown));
+                .push_str(&format!(" (and {} more)", total - shown));
         }
     }
     out

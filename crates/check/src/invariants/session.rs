@@ -1,9 +1,9 @@
-//! Session guarantees of a kv store's reads (Terry et al. 1994): monotonic reads and
-//! read-your-writes per client. The checker is [`crate::history::session`]; a client is
-//! one session across the processes it runs as (a new one after each `info`).
+//! Session guarantees (Terry et al. 1994): monotonic reads and read-your-writes per
+//! client, for any vocabulary whose reads report what they saw
+//! ([`VersionedRead`]). The checker is [`crate::history::session`]; a client is one
+//! session across the processes it runs as (a new one after each `info`).
 
-use crate::history::session::check_sessions;
-use crate::models::kv::KvOp;
+use crate::history::session::{check_sessions, VersionedRead};
 use protocol::{Finals, Invariant, InvariantId, Undecided, Violation};
 use std::collections::BTreeMap;
 
@@ -11,12 +11,12 @@ use std::collections::BTreeMap;
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Sessions;
 
-impl<S> Invariant<KvOp, S> for Sessions {
+impl<O: VersionedRead, S> Invariant<O, S> for Sessions {
     fn id(&self) -> InvariantId {
         InvariantId::SESSION
     }
 
-    fn check(&self, run: &Finals<'_, KvOp, S>) -> Result<Vec<Violation>, Undecided> {
+    fn check(&self, run: &Finals<'_, O, S>) -> Result<Vec<Violation>, Undecided> {
         // A client continues as a new process after an `info` (process + clients), and
         // stays one session throughout.
         let clients = u64::from(run.clients.max(1));
