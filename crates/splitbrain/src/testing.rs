@@ -114,29 +114,8 @@ impl<S: System> Test<S> {
     /// The seeds to run: `SPLITBRAIN_SEED`, else `SPLITBRAIN_SEEDS`, else what the test
     /// chose, else the scenario's defaults.
     fn seed_list(&self, sc: &Scenario) -> Result<Vec<u64>, TestError> {
-        let var = |name: &'static str| -> Result<Option<u64>, TestError> {
-            match std::env::var(name) {
-                Err(_) => Ok(None),
-                Ok(v) => v
-                    .trim()
-                    .parse()
-                    .map(Some)
-                    .map_err(|_| TestError::Environment {
-                        var: name,
-                        value: v,
-                    }),
-            }
-        };
-        if let Some(k) = var(SEED_VAR)? {
-            return Ok(vec![k]);
-        }
-        if let Some(n) = var(SEEDS_VAR)? {
-            return Ok((1..=n).collect());
-        }
-        Ok(self
-            .seeds
-            .clone()
-            .unwrap_or_else(|| summary::default_seeds(sc)))
+        let env = |name| std::env::var(name).ok();
+        seeds_from(env(SEED_VAR), env(SEEDS_VAR), self.seeds.as_deref(), sc)
     }
 
     /// Runs every seed and returns the summary, without judging it against the
@@ -168,6 +147,29 @@ impl<S: System> Test<S> {
         }
         summary
     }
+}
+
+/// The seeds a test runs, from the environment's `SPLITBRAIN_SEED` and `SPLITBRAIN_SEEDS`
+/// (in that order of precedence), the test's own choice, or the scenario's defaults.
+fn seeds_from(
+    seed: Option<String>,
+    seeds: Option<String>,
+    chosen: Option<&[u64]>,
+    sc: &Scenario,
+) -> Result<Vec<u64>, TestError> {
+    let number = |var: &'static str, value: String| {
+        value
+            .trim()
+            .parse::<u64>()
+            .map_err(|_| TestError::Environment { var, value })
+    };
+    if let Some(k) = seed {
+        return Ok(vec![number(SEED_VAR, k)?]);
+    }
+    if let Some(n) = seeds {
+        return Ok((1..=number(SEEDS_VAR, n)?).collect());
+    }
+    Ok(chosen.map_or_else(|| summary::default_seeds(sc), <[u64]>::to_vec))
 }
 
 /// The message of an unexpected verdict of `prepared`'s system.
@@ -294,4 +296,34 @@ fn snapshot(dir: &Path, name: &str, text: &str) {
     }, {
         insta::assert_snapshot!(name.to_string(), text);
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn the_environment_chooses_the_seeds_first() {
+        let sc = scenario::ScenarioBuilder::new("s", 3, Duration::from_secs(1))
+            .system("ping")
+            .seeds(4)
+            .build(&Catalog::new(vec![scenario::SystemInfo {
+                name: "ping",
+                workload: "none",
+                ops: &[],
+                invariants: protocol::InvariantId::BUILTIN.to_vec(),
+            }]))
+            .expect("valid");
+        let s = |v: &str| Some(v.to_string());
+        assert_eq!(seeds_from(None, None, None, &sc).unwrap(), [1, 2, 3, 4]);
+        assert_eq!(seeds_from(None, None, Some(&[9]), &sc).unwrap(), [9]);
+        assert_eq!(seeds_from(None, s("2"), Some(&[9]), &sc).unwrap(), [1, 2]);
+        assert_eq!(seeds_from(s(" 7 "), s("2"), Some(&[9]), &sc).unwrap(), [7]);
+        let bad = seeds_from(s("seven"), None, None, &sc).unwrap_err();
+        assert_eq!(
+            bad.to_string(),
+            "SPLITBRAIN_SEED=\"seven\": expected a whole number"
+        );
+    }
 }

@@ -75,3 +75,44 @@ fn a_scenario_built_in_code_runs_as_a_file_does() {
 fn every_scenario_matches_its_snapshot() {
     snapshot_scenarios(&registry(), "sim-scenarios", "snapshots");
 }
+
+/// A verdict other than the scenario's expectation panics with what a person needs: the
+/// violation, the failing seed's timeline, and the command that replays it here.
+#[test]
+#[should_panic(expected = "reproduce: SPLITBRAIN_SEED=1 cargo test")]
+fn an_unexpected_verdict_panics_with_the_violation_timeline_and_reproduce_command() {
+    // The unfenced lock expected to pass the stale-lease story: it does not.
+    let sc = ScenarioBuilder::new("expected-to-pass", 3, Duration::from_secs(12))
+        .system(Unfenced::NAME)
+        .seeds(1)
+        .clients(5, 50.0)
+        .at(
+            Duration::from_secs(4),
+            Action::ClockJump {
+                target: Selector::Leader,
+                by_ns: -10_000_000_000,
+            },
+        )
+        .at(
+            Duration::from_secs(4),
+            Action::Isolate {
+                target: Selector::Leader,
+            },
+        )
+        .at(Duration::from_secs(7), Action::Heal)
+        .build(&registry().catalog())
+        .expect("a valid scenario");
+    let Err(message) = std::panic::catch_unwind(|| Test::<UnfencedLeaseLock>::new(sc).run()) else {
+        panic!("the verdict was the one expected");
+    };
+    let text = message
+        .downcast_ref::<String>()
+        .expect("a formatted message");
+    assert!(text.contains("got convergence+durability"), "{text}");
+    assert!(text.contains("first failing seed 1: "), "{text}");
+    assert!(
+        text.contains("timeline of seed 1:") && text.contains("isolate n"),
+        "{text}"
+    );
+    std::panic::resume_unwind(message);
+}
