@@ -101,7 +101,8 @@ fn bad_input_exits_2_with_a_clear_message() {
 
     let (code, _, err) = splitbrain(&["check-history", "Cargo.toml", "--model", "kv"]);
     assert_eq!(code, 2);
-    assert!(err.contains("Cargo.toml:1: expected"), "{err}");
+    assert!(err.contains("Cargo.toml:1: "), "{err}");
+    assert!(err.contains("expected an operation map"), "{err}");
 
     let (code, _, err) = splitbrain(&["check-history", "Cargo.toml", "--model", "paxos"]);
     assert_eq!(code, 2);

@@ -33,6 +33,20 @@ impl<T> Clone for Outcome<'_, T> {
 }
 impl<T> Copy for Outcome<'_, T> {}
 
+/// How an operation bears on the look-ahead ([`Model::can_precede`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reset<S> {
+    /// It only moves the state on: an operation that cannot follow a state cannot follow
+    /// it with this one applied either (an append, a read, an add to a set).
+    Never,
+    /// If it takes effect, it leaves this state whatever came before (a put, a delete, a
+    /// compare-and-set's new value): an operation that can follow this state may follow
+    /// it, whatever the state was.
+    To(S),
+    /// It may leave any state: the look-ahead says nothing past it.
+    Any,
+}
+
 /// A sequential specification of one operation vocabulary.
 pub trait Model: Debug {
     type Op: Op;
@@ -80,6 +94,32 @@ pub trait Model: Debug {
     /// and observed nothing, and the checker drops it.
     fn fail_observes(&self, _op: &Self::Op) -> bool {
         false
+    }
+
+    /// Look-ahead, optional: whether `state` can still be followed by `later` ending with
+    /// `outcome`, through operations that do not reset the state ([`Model::resets`]).
+    /// False when no such sequence makes that outcome legal: a value that only grows by
+    /// appends, read later, must extend the state now. The search then drops a
+    /// configuration as soon as an operation it must still place cannot follow it,
+    /// instead of exploring every way on until it reaches that operation (which, for
+    /// concurrent appends, is every order of them). The default says nothing.
+    fn can_precede(
+        &self,
+        _state: &Self::State,
+        _later: &Self::Op,
+        _outcome: Outcome<'_, <Self::Op as Op>::Output>,
+    ) -> bool {
+        true
+    }
+
+    /// How `op`, ending with `outcome`, bears on [`Model::can_precede`]. The default,
+    /// [`Reset::Any`] for every operation, turns the look-ahead off.
+    fn resets(
+        &self,
+        _op: &Self::Op,
+        _outcome: Outcome<'_, <Self::Op as Op>::Output>,
+    ) -> Reset<Self::State> {
+        Reset::Any
     }
 
     /// Whether the search may skip linearizing `op` right after an indeterminate

@@ -14,10 +14,13 @@
 //! Around them: [`ops`] pairs events into operations, [`jepsen`] reads and writes Jepsen
 //! histories (log lines and EDN, via [`edn`]), [`report`] is the CLI's one call
 //! ([`check_history_file`]), [`generate`] makes seeded linearizable histories for tests,
-//! and [`mod@bench`] times it all.
+//! [`adversarial`] makes hard ones (with a brute-force oracle for small ones), and
+//! [`mod@bench`] times it all.
 
+pub mod adversarial;
 pub mod bench;
 pub mod edn;
+pub mod export;
 pub mod generate;
 pub mod jepsen;
 pub mod linearizable;
@@ -27,6 +30,9 @@ pub mod session;
 pub mod set;
 
 pub use bench::{bench_corpus, BenchReport};
+pub use export::{
+    parse_elle_append, to_edn_elle_append, to_edn_independent, write_edn, EdnForm, ExportError,
+};
 pub use jepsen::{parse_edn_history, parse_kv, parse_set, to_edn, Format, InputError, Parsed};
 pub use linearizable::{check_linearizable, Counterexample, KeyFailure, LinOptions, Verdict};
 pub use ops::{operations, HistoryError, Operation};

@@ -7,7 +7,7 @@
 //! (`c<client>-<n>`; appends add ` c<client>-<n>`), which is what lets the durability
 //! checker find an append's token inside a value.
 
-use protocol::{below, Data, Datum, Model, Op, Outcome, ParamError, Workload, WorkloadSpec};
+use protocol::{below, Data, Datum, Model, Op, Outcome, ParamError, Reset, Workload, WorkloadSpec};
 use rand_core::RngCore;
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -298,6 +298,38 @@ impl Model for KvModel {
 
     fn skip_after_unknown(&self, op: &KvOp, _outcome: Outcome<'_, KvOutput>) -> bool {
         matches!(op, KvOp::Put { .. } | KvOp::Delete { .. })
+    }
+
+    /// Between resets only appends change a value, and an append only extends it: a value
+    /// read (or compared by a cas that succeeded) later must extend the state now.
+    fn can_precede(
+        &self,
+        s: &Option<String>,
+        later: &KvOp,
+        outcome: Outcome<'_, KvOutput>,
+    ) -> bool {
+        let seen = match (later, outcome) {
+            (KvOp::Get { .. }, Outcome::Ok(KvOutput::Value { value, .. })) => value,
+            (KvOp::Cas { expected, .. }, Outcome::Ok(KvOutput::Done)) => expected,
+            _ => return true,
+        };
+        match (s.as_deref(), seen.as_deref()) {
+            // Absent becomes present by an append; present never becomes absent again,
+            // unless absent and empty are one (then only the empty value stays so).
+            (_, Some(later)) => later.starts_with(s.as_deref().unwrap_or_default()),
+            (None, None) => true,
+            (Some(now), None) => self.missing_reads_empty && now.is_empty(),
+        }
+    }
+
+    fn resets(&self, op: &KvOp, outcome: Outcome<'_, KvOutput>) -> Reset<Option<String>> {
+        match (op, outcome) {
+            // A cas whose compare failed left the state as it was.
+            (_, Outcome::Failed) | (KvOp::Get { .. } | KvOp::Append { .. }, _) => Reset::Never,
+            (KvOp::Put { value, .. }, _) => Reset::To(Some(value.clone())),
+            (KvOp::Cas { new, .. }, _) => Reset::To(Some(new.clone())),
+            (KvOp::Delete { .. }, _) => Reset::To(None),
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 //! designs) serve it; Jepsen's set checker and durability judge its replicas.
 
 use super::kv::{mix_of, pick};
-use protocol::{below, Data, Datum, Model, Op, Outcome, ParamError, Workload, WorkloadSpec};
+use protocol::{below, Data, Datum, Model, Op, Outcome, ParamError, Reset, Workload, WorkloadSpec};
 use rand_core::RngCore;
 use std::borrow::Cow;
 use std::collections::BTreeSet;
@@ -132,6 +132,23 @@ impl Model for SetModel {
 
     fn vocabulary(&self) -> String {
         "add or read of the set".to_string()
+    }
+
+    /// Adds only grow the set: a set read later must contain the set now.
+    fn can_precede(
+        &self,
+        s: &BTreeSet<u64>,
+        later: &SetOp,
+        outcome: Outcome<'_, SetOutput>,
+    ) -> bool {
+        match (later, outcome) {
+            (SetOp::Read, Outcome::Ok(SetOutput::Set(read))) => s.is_subset(read),
+            _ => true,
+        }
+    }
+
+    fn resets(&self, _op: &SetOp, _outcome: Outcome<'_, SetOutput>) -> Reset<BTreeSet<u64>> {
+        Reset::Never
     }
 
     fn skip_after_unknown(&self, op: &SetOp, outcome: Outcome<'_, SetOutput>) -> bool {

@@ -15,8 +15,10 @@
 //! - this file: what a check is asked and answers, and the split into objects;
 //! - [`search`]: the search over one object's operations;
 //! - [`memo`]: the configurations it has explored;
+//! - [`lookahead`]: states an operation still to come cannot follow, dropped early;
 //! - [`order`]: the list of call and return entries it walks, in time order.
 
+mod lookahead;
 mod memo;
 mod order;
 mod search;
@@ -82,6 +84,9 @@ pub struct KeyFailure {
     /// The operation that had to be placed next (its response had arrived) but was
     /// inconsistent with every order tried.
     pub blocked: String,
+    /// Whether the model's look-ahead found `blocked` cannot come: not next, and not
+    /// after any operation that may come before it either.
+    pub looked_ahead: bool,
     /// Operations still open at that point that were tried before it and rejected.
     pub pending: Vec<String>,
 }
@@ -117,6 +122,13 @@ impl fmt::Display for Counterexample {
                 "    (its response arrived, so it must come next or after an operation still \
                  open, but no such order matches the model)"
             )?;
+            if k.looked_ahead {
+                writeln!(
+                    f,
+                    "    (nor after any operation that may come before it: none can lead the \
+                     state to what it saw)"
+                )?;
+            }
             if !k.pending.is_empty() {
                 writeln!(f, "  Also open then: ")?;
                 for p in &k.pending {

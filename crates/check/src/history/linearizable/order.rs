@@ -131,6 +131,22 @@ impl Entries {
         self.next[node]
     }
 
+    /// The operations whose return entries lead the list, in order (each node's return
+    /// is node `2 + 2j`): the next to complete among those not yet placed.
+    pub(super) fn leading_returns(&self) -> impl Iterator<Item = usize> + '_ {
+        let mut node = self.first();
+        std::iter::from_fn(move || {
+            while node != NONE {
+                let here = node;
+                node = self.next[node];
+                if here.is_multiple_of(2) {
+                    return Some((here - 2) / 2);
+                }
+            }
+            None
+        })
+    }
+
     /// Removes call entry `call` and its return (the node after it).
     pub(super) fn lift(&mut self, call: usize) {
         let ret = call + 1;

@@ -1,6 +1,7 @@
 //! The Wing & Gong search over one object's operations, with Lowe's memo and the pruning
 //! rules that keep indeterminate operations from multiplying the orders tried.
 
+use super::lookahead::Lookahead;
 use super::memo::{Memo, Slot};
 use super::order::{by_invoke, entry_order, Entries};
 use super::{Deadline, KeyFailure, Out, CLOCK_EVERY, SHOWN_PREFIX};
@@ -202,8 +203,13 @@ where
     let mut after_unknown = false;
     let mut state = model.init();
     let mut entry = entries.first();
-    // Deepest failure seen: (prefix of op indexes in group, blocked op, state).
-    let mut best: Option<(Vec<usize>, usize, M::State)> = None;
+    let mut lookahead = Lookahead::new(model, ops, group);
+    // Operations refused in this configuration by the look-ahead, and by which operation
+    // that cannot follow them: the reason a counterexample gives.
+    let mut refused: Vec<(usize, usize)> = Vec::new();
+    // Deepest failure seen: (prefix of op indexes in group, blocked op, state, whether
+    // the look-ahead found it).
+    let mut best: Option<(Vec<usize>, usize, M::State, bool)> = None;
 
     while entries.first() != NONE {
         if placed.dets == dets {
@@ -242,48 +248,78 @@ where
                         Some(Cow::Owned(s)) => Some(Some(s)),
                     }
                 };
-            match stepped {
-                Some(after) if !unknown || after.is_some() => {
-                    // Mark it linearized in place; undone below if already explored.
-                    placed.add(j, unknown);
-                    let reached = after.as_ref().unwrap_or(&state);
-                    let on_path =
-                        LAZY && unknown && repeats_on_path(&calls, &unknown_op, &state, reached);
-                    let slot = if on_path {
-                        None
-                    } else {
-                        memo.lookup(&placed, reached, unknown)
-                    };
-                    let explored = on_path || memo.covers(slot, &placed);
-                    if !LAZY && !explored {
-                        memo.insert(&placed, reached, unknown, slot);
-                    }
-                    if explored {
-                        placed.remove(j, unknown);
-                    } else {
-                        let before = after.map(|s| std::mem::replace(&mut state, s));
-                        calls.push(Call {
-                            entry,
-                            before,
-                            after_unknown,
-                            slot,
-                        });
-                        after_unknown = unknown;
-                        entries.lift(entry);
-                        entry = entries.first();
-                        advanced = true;
+            // 4. A state some operation still to come cannot follow is a dead end.
+            let stepped = match stepped {
+                // An unchanged state passed the look-ahead when it was reached.
+                Some(None) if !unknown => Some(None),
+                Some(Some(after)) => {
+                    let reached = &after;
+                    match lookahead.admits(model, ops, group, &entries, j, reached) {
+                        Ok(()) => Some(Some(after)),
+                        Err(r) => {
+                            refused.push((j, r));
+                            None
+                        }
                     }
                 }
-                _ => {} // Impossible here, or skipped (rules 1 to 3).
+                _ => None,
+            };
+            // `None`: impossible here, or skipped (rules 1 to 4).
+            if let Some(after) = stepped {
+                // Mark it linearized in place; undone below if already explored.
+                placed.add(j, unknown);
+                let reached = after.as_ref().unwrap_or(&state);
+                let on_path =
+                    LAZY && unknown && repeats_on_path(&calls, &unknown_op, &state, reached);
+                let slot = if on_path {
+                    None
+                } else {
+                    memo.lookup(&placed, reached, unknown)
+                };
+                let explored = on_path || memo.covers(slot, &placed);
+                if !LAZY && !explored {
+                    memo.insert(&placed, reached, unknown, slot);
+                }
+                if explored {
+                    placed.remove(j, unknown);
+                } else {
+                    let before = after.map(|s| std::mem::replace(&mut state, s));
+                    calls.push(Call {
+                        entry,
+                        before,
+                        after_unknown,
+                        slot,
+                    });
+                    after_unknown = unknown;
+                    entries.lift(entry);
+                    lookahead.place(j);
+                    refused.clear();
+                    entry = entries.first();
+                    advanced = true;
+                }
             }
             if !advanced {
                 entry = entries.after(entry);
             }
         } else {
             // A return: its operation had to be linearized by now. Backtrack.
-            if best.as_ref().is_none_or(|b| calls.len() > b.0.len()) {
-                let prefix = calls.iter().map(|c| op_of(c.entry)).collect();
-                best = Some((prefix, op_of(entry), state.clone()));
+            let b = op_of(entry);
+            // Refused by the look-ahead, `b` itself could come next: then the history
+            // breaks at the operation that could not follow it.
+            let by = refused.iter().find(|(x, _)| *x == b).map(|(_, r)| *r);
+            let depth = calls.len() + usize::from(by.is_some());
+            if best.as_ref().is_none_or(|x| depth > x.0.len()) {
+                let mut prefix: Vec<usize> = calls.iter().map(|c| op_of(c.entry)).collect();
+                let (blocked, at) = match by {
+                    Some(r) => {
+                        prefix.push(b);
+                        let (i, outcome) = &group[b];
+                        let after = model.step(&state, ops[*i].op, *outcome);
+                        (r, after.map_or_else(|| state.clone(), Cow::into_owned))
+                    }
+                    None => (b, state.clone()),
+                };
+                best = Some((prefix, blocked, at, by.is_some()));
             }
             let Some(call) = calls.pop() else {
                 break;
@@ -303,13 +339,15 @@ where
             after_unknown = call.after_unknown;
             placed.remove(j, unknown_op[j]);
             entries.unlift(call.entry);
+            lookahead.unplace(j);
+            refused.clear();
             entry = entries.after(call.entry);
         }
     }
     if entries.first() == NONE || placed.dets == dets {
         return Search::Ok;
     }
-    let Some((prefix, blocked, st)) = best else {
+    let Some((prefix, blocked, st, looked_ahead)) = best else {
         return Search::Ok;
     };
     // Ops whose call precedes the blocked return and which are not in the prefix were
@@ -327,6 +365,7 @@ where
         prefix: prefix.iter().map(|j| ops[group[*j].0].summary()).collect(),
         state: model.describe(&st),
         blocked: ops[group[blocked].0].summary(),
+        looked_ahead,
         pending,
     })
 }
