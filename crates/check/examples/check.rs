@@ -14,7 +14,11 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let r = check::history::check_history_file(args[1].as_ref(), model, Duration::from_secs(10));
+    let opts = check::history::LinOptions {
+        budget: Duration::from_secs(10),
+        ..Default::default()
+    };
+    let r = check::history::check_history_file(args[1].as_ref(), model, &opts);
     match &r {
         Ok(report) => print!("{}", report.text),
         Err(e) => eprintln!("{e}"),

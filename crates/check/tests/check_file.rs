@@ -1,6 +1,6 @@
 //! The CLI entry point: exit codes, and bad input reported as `file:line: expected ...`.
 
-use check::history::{check_history_file, exit_code, HistoryModel as Model};
+use check::history::{check_history_file, exit_code, HistoryModel as Model, LinOptions};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -12,7 +12,12 @@ fn temp(name: &str, text: &str) -> PathBuf {
     p
 }
 
-const BUDGET: Duration = Duration::from_secs(10);
+fn opts() -> LinOptions {
+    LinOptions {
+        budget: Duration::from_secs(10),
+        ..LinOptions::default()
+    }
+}
 
 #[test]
 fn exit_codes() {
@@ -20,13 +25,13 @@ fn exit_codes() {
     let ok = check_history_file(
         &corpus.join("etcd/etcd_002.log"),
         Model::CasRegister,
-        BUDGET,
+        &opts(),
     );
     assert_eq!(exit_code(&ok), 0);
-    let bad = check_history_file(&corpus.join("kv/c01-bad.txt"), Model::Kv, BUDGET);
+    let bad = check_history_file(&corpus.join("kv/c01-bad.txt"), Model::Kv, &opts());
     assert_eq!(exit_code(&bad), 1);
     assert!(bad.unwrap().text.contains("Cannot place next"));
-    let missing = check_history_file(&corpus.join("nope.txt"), Model::Kv, BUDGET);
+    let missing = check_history_file(&corpus.join("nope.txt"), Model::Kv, &opts());
     assert_eq!(exit_code(&missing), 2);
     assert!(missing
         .unwrap_err()
@@ -42,7 +47,7 @@ fn bad_input_names_file_and_line() {
          \n\
          {:process 0, :type :invoke, :f :get, :key \"b\", :value nil}\n",
     );
-    let r = check_history_file(&p, Model::Kv, BUDGET);
+    let r = check_history_file(&p, Model::Kv, &opts());
     assert_eq!(exit_code(&r), 2);
     let msg = r.unwrap_err().to_string();
     assert!(
@@ -56,7 +61,7 @@ fn bad_input_names_file_and_line() {
         "model.edn",
         "{:process 0, :type :invoke, :f :append, :key \"a\", :value \"x\"}\n",
     );
-    let msg = check_history_file(&p, Model::CasRegister, BUDGET)
+    let msg = check_history_file(&p, Model::CasRegister, &opts())
         .unwrap_err()
         .to_string();
     assert!(
@@ -71,7 +76,11 @@ fn unknown_within_budget() {
     // A zero budget either decides before the first clock read or says unknown; it never
     // says valid for a history that is not.
     for f in ["etcd/etcd_000.log", "etcd/etcd_002.log"] {
-        let r = check_history_file(&corpus.join(f), Model::CasRegister, Duration::ZERO).unwrap();
+        let zero = LinOptions {
+            budget: Duration::ZERO,
+            ..LinOptions::default()
+        };
+        let r = check_history_file(&corpus.join(f), Model::CasRegister, &zero).unwrap();
         assert!(matches!(r.exit_code(), 0 | 1 | 3));
         if f.ends_with("000.log") {
             assert_ne!(r.exit_code(), 0);

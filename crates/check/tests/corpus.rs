@@ -1,6 +1,6 @@
 //! Every history of Porcupine's corpus gets the verdict Porcupine's own tests assert.
 
-use check::history::{check_history_file, HistoryModel as Model, Verdict};
+use check::history::{check_history_file, HistoryModel as Model, LinOptions, Verdict};
 use std::path::Path;
 use std::time::Duration;
 
@@ -22,8 +22,15 @@ fn porcupine_corpus_verdicts() {
         } else {
             Model::Kv
         };
-        let report = check_history_file(&dir.join(file), model, Duration::from_secs(60))
-            .unwrap_or_else(|e| panic!("{e}"));
+        let report = check_history_file(
+            &dir.join(file),
+            model,
+            &LinOptions {
+                budget: Duration::from_secs(60),
+                ..LinOptions::default()
+            },
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         let got = match report.verdict {
             Verdict::Linearizable => "linearizable",
             Verdict::NotLinearizable(_) => "not-linearizable",

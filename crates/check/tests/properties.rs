@@ -4,7 +4,7 @@
 
 use check::history::generate::{generate_kv, generate_set, perturb_read, GenConfig};
 use check::history::{
-    check_history_text, check_linearizable, to_edn, HistoryModel, LinOptions, Verdict,
+    check_history_text, check_linearizable, to_edn, HistoryModel, Limit, LinOptions, Verdict,
 };
 use check::models::kv::{KvModel, KvOp, MapModel};
 use check::models::set::{SetModel, SetOp};
@@ -49,20 +49,24 @@ impl Case {
     /// Verdicts of every reading of the history: a failed cas observing or not, and
     /// (when `unpartitioned`) the kv map as one object.
     fn verdicts(&self, budget: Duration, unpartitioned: bool) -> Vec<Verdict> {
-        let o = LinOptions { budget };
+        let o = LinOptions {
+            budget,
+            all_keys: true,
+            ..LinOptions::default()
+        };
         match self {
             Case::Kv(h, m) => {
                 let mut out = Vec::new();
                 for fail_cas_is_mismatch in [false, true] {
                     let model = KvModel {
                         fail_cas_is_mismatch,
-                        ..*m
+                        ..m.clone()
                     };
                     out.push(check_linearizable(h, &model, &o).unwrap());
                 }
                 if unpartitioned {
                     let keys = h.events.iter().map(|e| e.op.key_str().to_string());
-                    let map = MapModel::new(*m, keys);
+                    let map = MapModel::new(m.clone(), keys);
                     out.push(check_linearizable(h, &map, &o).unwrap());
                 }
                 out
@@ -75,6 +79,7 @@ impl Case {
     fn perturbed(&self, seed: u64) -> Option<Verdict> {
         let o = LinOptions {
             budget: Duration::from_secs(30),
+            ..LinOptions::default()
         };
         match self {
             Case::Kv(h, m) => perturb_read(h, seed).map(|bad| check(&bad, m, &o)),
@@ -83,7 +88,7 @@ impl Case {
     }
 }
 
-fn check<M: Model>(h: &History<M::Op>, m: &M, o: &LinOptions) -> Verdict {
+fn check<M: Model + Sync>(h: &History<M::Op>, m: &M, o: &LinOptions) -> Verdict {
     check_linearizable(h, m, o).unwrap()
 }
 
@@ -111,8 +116,11 @@ fn generated_histories_are_linearizable() {
             assert_eq!(v, Verdict::Linearizable, "{cfg:?}\n{}", case.edn());
         }
         // And so must the EDN round trip through the file-level entry point.
-        let r =
-            check_history_text(&case.edn(), case.file_model(), Duration::from_secs(30)).unwrap();
+        let o = LinOptions {
+            budget: Duration::from_secs(30),
+            ..LinOptions::default()
+        };
+        let r = check_history_text(&case.edn(), case.file_model(), &o).unwrap();
         assert_eq!(r.exit_code(), 0, "{cfg:?}: {}", r.text);
     }
 }
@@ -153,9 +161,13 @@ fn the_budget_gives_unknown_not_a_hang() {
     let map = MapModel::new(KvModel::default(), keys);
     let o = LinOptions {
         budget: Duration::ZERO,
+        ..LinOptions::default()
     };
     match check_linearizable(&h, &map, &o).unwrap() {
-        Verdict::Unknown { undecided } => assert_eq!(undecided, vec![String::new()]),
+        Verdict::Unknown { undecided, limit } => {
+            assert_eq!(undecided, vec![String::new()]);
+            assert_eq!(limit, Limit::Time);
+        }
         other => panic!("expected unknown, got {other:?}"),
     }
 }

@@ -6,7 +6,7 @@
 use check::history::generate::{generate_kv, GenConfig, Rng};
 use check::history::{
     check_history_text, parse_elle_append, parse_kv, to_edn_elle_append, to_edn_independent,
-    EventKind, Format, HistoryModel, InputError, Parsed,
+    EventKind, Format, HistoryModel, InputError, LinOptions, Parsed,
 };
 use check::models::kv::{KvOp, KvOutput};
 use protocol::{Event, History};
@@ -15,6 +15,13 @@ use std::path::Path;
 use std::time::Duration;
 
 const BUDGET: Duration = Duration::from_secs(5);
+
+fn opts() -> LinOptions {
+    LinOptions {
+        budget: BUDGET,
+        ..LinOptions::default()
+    }
+}
 
 fn read_file(name: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -323,7 +330,7 @@ fn real_world_variants_read_as_their_events() {
 fn real_world_variants_check_end_to_end() {
     for v in valid_files() {
         let text = read_file(v.file);
-        let report = check_history_text(&text, v.model, BUDGET)
+        let report = check_history_text(&text, v.model, &opts())
             .unwrap_or_else(|e| panic!("{}: {e}", v.file));
         assert!(
             report.verdict.is_linearizable(),
@@ -633,7 +640,7 @@ fn independent_tuples_round_trip() {
             let back = parse_kv(&text).unwrap_or_else(|e| panic!("{what}: {e}\n{text}"));
             assert_eq!(back.format, Format::Edn);
             same_events(&h, &back.history, &what);
-            let report = check_history_text(&text, HistoryModel::CasRegister, BUDGET).unwrap();
+            let report = check_history_text(&text, HistoryModel::CasRegister, &opts()).unwrap();
             assert!(report.verdict.is_linearizable(), "{what}: {}", report.text);
         }
     }
@@ -726,7 +733,7 @@ fn elle_list_append_round_trips() {
                 let back = back.unwrap_or_else(|e| panic!("{what}: {e}\n{text}"));
                 same_events(&h, &back.history, &what);
             }
-            let report = check_history_text(&text, HistoryModel::Kv, BUDGET).unwrap();
+            let report = check_history_text(&text, HistoryModel::Kv, &opts()).unwrap();
             assert!(report.verdict.is_linearizable(), "{what}: {}", report.text);
         }
     }

@@ -34,7 +34,7 @@ pub use cluster::{Cluster, Faults, Reply, Storage};
 pub use harness::{replies, sends, split_mix, Harness, SplitMix};
 pub use history::{Event, EventKind, History};
 pub use ids::{LogIndex, NodeId, RequestId, Term, TimerId};
-pub use model::{Model, Outcome, Reset};
+pub use model::{Ended, Model, Outcome, Reset};
 pub use node::{
     below, Cx, Data, Disk, Effect, Effects, Fnv, Node, NodeEffect, NodeStatus, Output, Role,
 };

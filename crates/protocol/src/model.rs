@@ -33,6 +33,9 @@ impl<T> Clone for Outcome<'_, T> {
 }
 impl<T> Copy for Outcome<'_, T> {}
 
+/// An operation and how it ended, as [`Model::narrow`] sees a history.
+pub type Ended<'o, O> = (&'o O, Outcome<'o, <O as Op>::Output>);
+
 /// How an operation bears on the look-ahead ([`Model::can_precede`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Reset<S> {
@@ -72,6 +75,12 @@ pub trait Model: Debug {
         format!("{s:?}")
     }
 
+    /// The bytes a state owns beyond its own size (a string's buffer), counted against
+    /// the search's memory bound. The default, none, suits a state of plain values.
+    fn heap_bytes(&self, _s: &Self::State) -> usize {
+        0
+    }
+
     /// The independent object `op` touches (Porcupine's partition): a history is
     /// linearizable iff each object's sub-history is. `None`: one object, the whole.
     fn partition<'o>(&self, op: &'o Self::Op) -> Option<&'o str> {
@@ -96,13 +105,31 @@ pub trait Model: Debug {
         false
     }
 
+    /// Optional: this model narrowed to one object's history (`ops`: every operation the
+    /// search must consider, with its outcome), or `None` to keep it as it is. A narrowed
+    /// model may merge states that no operation of that history can tell apart (values
+    /// no read shows), and treat an indeterminate operation that no operation could have
+    /// observed as changing nothing (the search then leaves it out). Orders that differ
+    /// only in what nobody saw then meet in one state, and the search tries each once.
+    /// It must keep the verdict: the history is linearizable under the narrowed model
+    /// exactly when it is under this one.
+    fn narrow(&self, _ops: &[Ended<'_, Self::Op>]) -> Option<Self>
+    where
+        Self: Sized,
+    {
+        None
+    }
+
     /// Look-ahead, optional: whether `state` can still be followed by `later` ending with
     /// `outcome`, through operations that do not reset the state ([`Model::resets`]).
     /// False when no such sequence makes that outcome legal: a value that only grows by
     /// appends, read later, must extend the state now. The search then drops a
     /// configuration as soon as an operation it must still place cannot follow it,
     /// instead of exploring every way on until it reaches that operation (which, for
-    /// concurrent appends, is every order of them). The default says nothing.
+    /// concurrent appends, is every order of them). An indeterminate `later` is asked as
+    /// if it took effect: the look-ahead asks so only of a reset ([`Reset::To`]), to know
+    /// whether it can lead somewhere (a compare-and-set needs its expected value). The
+    /// default says nothing.
     fn can_precede(
         &self,
         _state: &Self::State,

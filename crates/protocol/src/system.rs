@@ -216,6 +216,8 @@ pub struct Finals<'a, O: Op, S> {
 pub struct Budget {
     /// Wall-clock time (checkers run outside the simulation, on the real clock).
     pub time: Duration,
+    /// Bytes a checker's search may hold at once.
+    pub memory: usize,
 }
 
 /// One property of a finished run.

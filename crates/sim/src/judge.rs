@@ -9,9 +9,11 @@ use protocol::{Budget, Finals, InvariantId, System, Undecided, Violation};
 use std::time::Duration;
 
 /// Checker budget per run. Histories here are a few thousand operations over a handful of
-/// keys and check in milliseconds; the budget only bounds a pathological one.
+/// keys and check in milliseconds; the budget only bounds a pathological one. Memory: a
+/// run's share, so that runs judged side by side stay within the machine.
 pub const DEFAULT_BUDGET: Budget = Budget {
     time: Duration::from_secs(20),
+    memory: 256 << 20,
 };
 
 /// What a run broke, and what could not be decided.

@@ -71,6 +71,16 @@ enum Command {
         /// Give up with verdict `unknown` (exit 3) after this many seconds.
         #[arg(long, default_value_t = 60)]
         budget_s: u64,
+        /// Give up with verdict `unknown` (exit 3) rather than let the search hold more
+        /// memory than this: bytes, or with a K, M or G suffix (binary units).
+        #[arg(long, default_value = "512M", value_parser = parse_size)]
+        max_memory: usize,
+        /// Check every key, rather than stop at the first that is not linearizable.
+        #[arg(long)]
+        all_keys: bool,
+        /// Keys checked at once, one thread each; the verdict does not depend on it.
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
     },
     /// Measure simulation speed on the standard workload.
     Bench {
@@ -162,7 +172,19 @@ impl Cli {
                 file,
                 model,
                 budget_s,
-            }) => check_history(&file, &model, budget_s),
+                max_memory,
+                all_keys,
+                jobs,
+            }) => {
+                let opts = check::history::LinOptions {
+                    budget: std::time::Duration::from_secs(budget_s),
+                    max_memory,
+                    all_keys,
+                    jobs: jobs.max(1),
+                    ..check::history::LinOptions::default()
+                };
+                check_history(&file, &model, &opts)
+            }
         }
     }
 
@@ -316,13 +338,30 @@ fn bad_input(message: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(2)
 }
 
-fn check_history(file: &Path, model: &str, budget_s: u64) -> ExitCode {
+/// A size in bytes: digits, then optionally K, M or G (binary units).
+fn parse_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let (digits, shift) = match t.char_indices().last() {
+        Some((i, 'K' | 'k')) => (&t[..i], 10),
+        Some((i, 'M' | 'm')) => (&t[..i], 20),
+        Some((i, 'G' | 'g')) => (&t[..i], 30),
+        _ => (t, 0),
+    };
+    let n: usize = digits
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?}: expected bytes, or a number with K, M or G"))?;
+    n.checked_mul(1 << shift)
+        .ok_or_else(|| format!("{s:?}: too large"))
+}
+
+fn check_history(file: &Path, model: &str, opts: &check::history::LinOptions) -> ExitCode {
     use check::history::report;
     let model: check::history::HistoryModel = match model.parse() {
         Ok(m) => m,
         Err(e) => return bad_input(e),
     };
-    let result = report::check_history_file(file, model, std::time::Duration::from_secs(budget_s));
+    let result = report::check_history_file(file, model, opts);
     match &result {
         Ok(r) => print!("{}", r.text),
         Err(e) => eprintln!("error: {e}"),

@@ -1055,6 +1055,7 @@ mod tests {
             clients: 1,
             budget: protocol::Budget {
                 time: Duration::from_secs(1),
+                memory: 64 << 20,
             },
         };
         let mut out = FragmentDurability.check(&run).unwrap();

@@ -125,20 +125,31 @@ struct Plant {
     lost_acked_at: Option<u64>,
     /// Whether the lost append was chosen (it completes later).
     lost_chosen: bool,
-    /// An overwrite (put, cas) of the key may come after the lost append: it was in
-    /// flight when the append was lost, or invoked since, or it ended `info` at any time
-    /// (then it may have taken effect at any point after it began). A later read may
+    /// The lost append: (client, when invoked).
+    lost_op: Option<(usize, u64)>,
+    /// The key's overwrites (put, cas) that may have taken effect: (client, invoked,
+    /// completed; `None` while in flight, and for ever once `info`). One that did not
+    /// complete before the lost append began may come after it, and a later read may
     /// then legitimately miss the append.
-    overwritten: bool,
-    /// An overwrite of the key ended `info`.
-    info_overwrite: bool,
+    overwrites: Vec<(usize, u64, Option<u64>)>,
     /// Whether a read shows the anomaly: the history is then not linearizable.
     shown: bool,
 }
 
-/// A history per `cfg`, and whether its anomaly (if any) shows in a read: then the
-/// planted key's sub-history is not linearizable; otherwise the history is.
-pub fn adversarial(cfg: &AdversarialConfig) -> (History<KvOp>, bool) {
+/// What the generator knows of its history's verdict.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expect {
+    /// No anomaly took place: the history is linearizable.
+    Linearizable,
+    /// A read shows the anomaly: the planted key's sub-history is not linearizable.
+    NotLinearizable,
+    /// The anomaly took place but no read is sure to show it (an overwrite may have come
+    /// between, a compare-and-set may have seen it): only a checker can tell.
+    Either,
+}
+
+/// A history per `cfg`, and what is known of its verdict.
+pub fn adversarial(cfg: &AdversarialConfig) -> (History<KvOp>, Expect) {
     let mut rng = Rng::new(cfg.seed);
     let mut map: BTreeMap<String, String> = BTreeMap::new();
     let mut clients: Vec<Client> = (0..cfg.clients).map(|_| Client::Idle).collect();
@@ -152,8 +163,8 @@ pub fn adversarial(cfg: &AdversarialConfig) -> (History<KvOp>, bool) {
         key: format!("k{}", rng.below(keys)),
         lost_acked_at: None,
         lost_chosen: false,
-        overwritten: false,
-        info_overwrite: false,
+        lost_op: None,
+        overwrites: Vec::new(),
         shown: false,
     };
     let mut acked: BTreeMap<String, Vec<Acked>> = BTreeMap::new();
@@ -168,8 +179,8 @@ pub fn adversarial(cfg: &AdversarialConfig) -> (History<KvOp>, bool) {
                 started += 1;
                 serial += 1;
                 let op = draw(&mut rng, cfg, &map, c, serial, keys);
-                if op.key_str() == plant.key && op.is_overwrite() && plant.happened() {
-                    plant.overwritten = true;
+                if op.key_str() == plant.key && op.is_overwrite() {
+                    plant.overwrites.push((c, time_ns, None));
                 }
                 events.push(event(p, EventKind::Invoke, op.clone(), None, time_ns));
                 Client::Invoked(op, time_ns)
@@ -182,8 +193,7 @@ pub fn adversarial(cfg: &AdversarialConfig) -> (History<KvOp>, bool) {
                 let (kind, out) = take_effect(&mut rng, &mut map, &mut plant, &op, info);
                 effect_of.insert((c, at), (before, map.get(op.key_str()).cloned()));
                 if plant.lost_chosen && !was_lost {
-                    plant.overwritten |=
-                        plant.info_overwrite || overwrite_in_flight(&clients, &plant.key);
+                    plant.lost_op = Some((c, at));
                 }
                 Client::Applied(op, at, kind, out)
             }
@@ -198,15 +208,15 @@ pub fn adversarial(cfg: &AdversarialConfig) -> (History<KvOp>, bool) {
                         before,
                         after,
                     });
-                    if plant.lost_chosen && plant.lost_acked_at.is_none() && key == plant.key {
+                    if plant.lost_op == Some((c, at)) {
                         plant.lost_acked_at = Some(time_ns);
                     }
                 }
                 if let Some(KvOutput::Value { value, .. }) = &mut out {
                     plant.read(&key, at, value, &acked);
                 }
-                if kind == EventKind::Info && op.is_overwrite() && key == plant.key {
-                    plant.info_overwrite = true;
+                if key == plant.key && op.is_overwrite() {
+                    plant.completed(c, at, kind, time_ns);
                 }
                 events.push(event(p, kind, op, out, time_ns));
                 if kind == EventKind::Info {
@@ -219,7 +229,14 @@ pub fn adversarial(cfg: &AdversarialConfig) -> (History<KvOp>, bool) {
             Client::Applied(op, at, kind, out) => Client::Applied(op, at, kind, out),
         };
     }
-    (History { events }, plant.shown)
+    let expect = if plant.shown {
+        Expect::NotLinearizable
+    } else if plant.happened() {
+        Expect::Either
+    } else {
+        Expect::Linearizable
+    };
+    (History { events }, expect)
 }
 
 /// `op` takes effect on `map` (an `info` one only maybe), with the planted anomaly where
@@ -258,6 +275,23 @@ fn take_effect(
 }
 
 impl Plant {
+    /// An overwrite of the key by `c`, invoked `at`, ended `kind` at `now`: one that
+    /// failed took no effect; one that ended `info` may take effect at any time.
+    fn completed(&mut self, c: usize, at: u64, kind: EventKind, now: u64) {
+        let mine = |o: &(usize, u64, Option<u64>)| (o.0, o.1) == (c, at);
+        match kind {
+            EventKind::Ok => self
+                .overwrites
+                .iter_mut()
+                .filter(|o| mine(o))
+                .for_each(|o| {
+                    o.2 = Some(now);
+                }),
+            EventKind::Fail => self.overwrites.retain(|o| !mine(o)),
+            EventKind::Info | EventKind::Invoke => {}
+        }
+    }
+
     /// Whether the anomaly was planted (it may not have shown yet).
     fn happened(&self) -> bool {
         self.lost_chosen || self.shown
@@ -287,7 +321,10 @@ impl Plant {
             Some(Anomaly::LostWrite) => {
                 // The lost append's token never appears: a read begun after it was
                 // acknowledged must have shown it, unless an overwrite came between.
-                self.shown = !self.overwritten && self.lost_acked_at.is_some_and(|at| at < invoked);
+                let began = self.lost_op.map_or(0, |(_, at)| at);
+                let may_follow = |o: &(usize, u64, Option<u64>)| o.2.is_none_or(|c| c > began);
+                self.shown = self.lost_acked_at.is_some_and(|at| at < invoked)
+                    && !self.overwrites.iter().any(may_follow);
             }
             Some(Anomaly::DuplicatedAppend) => {
                 self.shown = value.as_deref().is_some_and(has_a_token_twice);
@@ -320,16 +357,6 @@ fn settled_stale(writes: Option<&Vec<Acked>>, invoked: u64) -> Option<Option<Str
             .any(|p| p.after == w.before && p.completed < w.invoked),
     };
     settled.then(|| w.before.clone())
-}
-
-/// Whether an overwrite of `key` is in flight.
-fn overwrite_in_flight(clients: &[Client], key: &str) -> bool {
-    clients.iter().any(|c| match c {
-        Client::Invoked(op, _) | Client::Applied(op, ..) => {
-            op.key_str() == key && op.is_overwrite()
-        }
-        Client::Idle => false,
-    })
 }
 
 fn has_a_token_twice(v: &str) -> bool {
@@ -439,14 +466,14 @@ pub const ORACLE_MAX_OPS: usize = 12;
 /// Whether `h` is linearizable as one key-value map, decided by trying every order of its
 /// operations that respects real time, each indeterminate one placed somewhere or left
 /// out. `None` past [`ORACLE_MAX_OPS`] operations. Shares nothing with the search but the
-/// pairing of events into operations; a failed cas constrains nothing (it is dropped, as
-/// the search's default kv model does).
-pub fn brute_force(h: &History<KvOp>) -> Option<bool> {
-    let ops: Vec<Operation<KvOp>> = operations(h)
-        .ok()?
-        .into_iter()
-        .filter(|o| o.end != EventKind::Fail)
-        .collect();
+/// pairing of events into operations. A failed cas constrains the order (its compare did
+/// not match) if `fail_cas_observes`; otherwise it is dropped, as the search's default kv
+/// model drops it.
+pub fn brute_force(h: &History<KvOp>, fail_cas_observes: bool) -> Option<bool> {
+    let keep = |o: &Operation<KvOp>| {
+        o.end != EventKind::Fail || (fail_cas_observes && matches!(o.op, KvOp::Cas { .. }))
+    };
+    let ops: Vec<Operation<KvOp>> = operations(h).ok()?.into_iter().filter(keep).collect();
     if ops.len() > ORACLE_MAX_OPS {
         return None;
     }
@@ -471,11 +498,13 @@ fn extend(ops: &[Operation<KvOp>], placed: &mut [bool], map: &BTreeMap<String, S
         }
         let mut after = map.clone();
         let (kind, out) = apply(&mut after, ops[i].op);
+        // As it ended: ok with what it returned, or failed (a cas that did not match).
         let consistent = ops[i].indeterminate()
-            || match (ops[i].output, &out) {
-                (Some(seen), Some(got)) => kind == EventKind::Ok && seen == got,
-                _ => kind == EventKind::Ok,
-            };
+            || (kind == ops[i].end
+                && match (ops[i].output, &out) {
+                    (Some(seen), Some(got)) => seen == got,
+                    _ => true,
+                });
         if !consistent {
             continue;
         }
@@ -523,8 +552,8 @@ mod tests {
                 ]
             },
         };
-        assert_eq!(brute_force(&history(false)), Some(true));
-        assert_eq!(brute_force(&history(true)), Some(false));
+        assert_eq!(brute_force(&history(false), false), Some(true));
+        assert_eq!(brute_force(&history(true), false), Some(false));
     }
 
     #[test]
@@ -532,7 +561,8 @@ mod tests {
         for anomaly in Anomaly::ALL {
             let shown = (1..=5)
                 .filter(|&seed| {
-                    adversarial(&AdversarialConfig::fifty_clients(Some(anomaly), seed)).1
+                    let cfg = AdversarialConfig::fifty_clients(Some(anomaly), seed);
+                    adversarial(&cfg).1 == Expect::NotLinearizable
                 })
                 .count();
             assert!(shown >= 4, "{anomaly:?} shown on {shown} of 5 seeds");

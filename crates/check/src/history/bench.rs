@@ -142,6 +142,10 @@ pub fn bench_corpus(dir: &Path) -> BenchReport {
         }
     }
     names.sort();
+    let opts = LinOptions {
+        budget: BUDGET,
+        ..LinOptions::default()
+    };
     let mut files = Vec::new();
     let mut errors = Vec::new();
     for name in names {
@@ -158,7 +162,7 @@ pub fn bench_corpus(dir: &Path) -> BenchReport {
             }
         };
         let ops = text.lines().filter(|l| l.contains("invoke")).count();
-        let (r, time) = timed(|| check_text(&text, model, BUDGET, true));
+        let (r, time) = timed(|| check_text(&text, model, &opts, true));
         let verdict = match r {
             Ok(r) => verdict_name(&r.verdict),
             Err(e) => {
@@ -173,7 +177,7 @@ pub fn bench_corpus(dir: &Path) -> BenchReport {
             }
         };
         let unpartitioned = (model == HistoryModel::Kv).then(|| {
-            let (r, t) = timed(|| check_text(&text, model, BUDGET, false));
+            let (r, t) = timed(|| check_text(&text, model, &opts, false));
             (
                 r.map_or("error".to_string(), |r| verdict_name(&r.verdict)),
                 t,
@@ -205,7 +209,10 @@ pub fn bench_generated() -> BenchLine {
         seed: 1,
     });
     let ops = operations(&h).map_or(0, |o| o.len());
-    let opts = LinOptions { budget: BUDGET };
+    let opts = LinOptions {
+        budget: BUDGET,
+        ..LinOptions::default()
+    };
     let (r, time) = timed(|| check_linearizable(&h, &KvModel::default(), &opts));
     BenchLine {
         name: "generated kv 10k".to_string(),

@@ -34,7 +34,9 @@ pub use export::{
     parse_elle_append, to_edn_elle_append, to_edn_independent, write_edn, EdnForm, ExportError,
 };
 pub use jepsen::{parse_edn_history, parse_kv, parse_set, to_edn, Format, InputError, Parsed};
-pub use linearizable::{check_linearizable, Counterexample, KeyFailure, LinOptions, Verdict};
+pub use linearizable::{
+    check_linearizable, Counterexample, KeyFailure, Limit, LinOptions, Verdict, MAX_MEMORY,
+};
 pub use ops::{operations, HistoryError, Operation};
 pub use protocol::{Event, EventKind, History};
 pub use report::{check_history_file, check_history_text, exit_code, CheckReport, HistoryModel};

@@ -11,7 +11,6 @@ use protocol::{EventKind, Model, Op};
 use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
-use std::time::Duration;
 
 /// Which specification a history file is checked against.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -78,11 +77,11 @@ pub fn exit_code(r: &Result<CheckReport, InputError>) -> i32 {
     }
 }
 
-/// Reads, parses and checks `path` against `model` within `budget`.
+/// Reads, parses and checks `path` against `model`, as `opts` says.
 pub fn check_history_file(
     path: &Path,
     model: HistoryModel,
-    budget: Duration,
+    opts: &LinOptions,
 ) -> Result<CheckReport, InputError> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| InputError {
@@ -90,7 +89,7 @@ pub fn check_history_file(
         line: 0,
         message: format!("cannot read: {e}; expected a readable UTF-8 history file"),
     })?;
-    check_history_text(&text, model, budget).map_err(|mut e| {
+    check_history_text(&text, model, opts).map_err(|mut e| {
         e.file = file;
         e
     })
@@ -100,9 +99,9 @@ pub fn check_history_file(
 pub fn check_history_text(
     text: &str,
     model: HistoryModel,
-    budget: Duration,
+    opts: &LinOptions,
 ) -> Result<CheckReport, InputError> {
-    check_text(text, model, budget, true)
+    check_text(text, model, opts, true)
 }
 
 /// As [`check_history_text`]; `partition: false` checks a kv map as one object (only to
@@ -110,15 +109,14 @@ pub fn check_history_text(
 pub(crate) fn check_text(
     text: &str,
     model: HistoryModel,
-    budget: Duration,
+    opts: &LinOptions,
     partition: bool,
 ) -> Result<CheckReport, InputError> {
-    let opts = LinOptions { budget };
     match model {
         HistoryModel::Set => {
             let parsed = parse_set(text)?;
             let ops = numbered(&parsed)?;
-            let mut report = judge(&parsed, &ops, &SetModel, &opts, "")?;
+            let mut report = judge(&parsed, &ops, &SetModel, opts, "")?;
             if ops.iter().any(|o| *o.op == SetOp::Read) {
                 if let Ok(set) = check_set(&parsed.history, None) {
                     report.text.push_str(&set.to_string());
@@ -140,6 +138,7 @@ pub(crate) fn check_text(
                 // The etcd log convention (corpus README): a failed cas ran its compare.
                 fail_cas_is_mismatch: parsed.format == Format::JepsenLog,
                 register: model == HistoryModel::CasRegister,
+                ..KvModel::default()
             };
             let note = if kv.missing_reads_empty && !kv.register {
                 ", missing keys read as \"\""
@@ -147,10 +146,10 @@ pub(crate) fn check_text(
                 ""
             };
             if partition {
-                judge(&parsed, &ops, &kv, &opts, note)
+                judge(&parsed, &ops, &kv, opts, note)
             } else {
                 let keys = ops.iter().map(|o| o.op.key_str().to_string());
-                judge(&parsed, &ops, &MapModel::new(kv, keys), &opts, note)
+                judge(&parsed, &ops, &MapModel::new(kv.clone(), keys), opts, note)
             }
         }
     }
@@ -174,7 +173,7 @@ fn numbered<O: Op>(parsed: &Parsed<O>) -> Result<Vec<Operation<'_, O>>, InputErr
 }
 
 /// Checks `ops` against `model` and says so in words; `note` qualifies the model.
-fn judge<O: Op, M: Model<Op = O>>(
+fn judge<O: Op, M: Model<Op = O> + Sync>(
     parsed: &Parsed<O>,
     ops: &[Operation<'_, O>],
     model: &M,

@@ -22,6 +22,8 @@ where
     fn check(&self, run: &Finals<'_, M::Op, S>) -> Result<Vec<Violation>, Undecided> {
         let opts = LinOptions {
             budget: run.budget.time,
+            max_memory: run.budget.memory,
+            ..LinOptions::default()
         };
         let undecided = |reason| Undecided {
             invariant: InvariantId::LINEARIZABILITY,
@@ -34,8 +36,11 @@ where
                 at_ns: None,
                 detail: cx.to_string(),
             }]),
-            Ok(Verdict::Unknown { undecided: keys }) => Err(undecided(format!(
-                "search budget exhausted on keys {keys:?}"
+            Ok(Verdict::Unknown {
+                undecided: keys,
+                limit,
+            }) => Err(undecided(format!(
+                "the search reached its {limit} on keys {keys:?}"
             ))),
             // The workload issued what the model does not know: the system's
             // description is inconsistent, which no search can judge.

@@ -7,12 +7,14 @@
 //! (`c<client>-<n>`; appends add ` c<client>-<n>`), which is what lets the durability
 //! checker find an append's token inside a value.
 
-use protocol::{below, Data, Datum, Model, Op, Outcome, ParamError, Reset, Workload, WorkloadSpec};
+use protocol::{
+    below, Data, Datum, Ended, Model, Op, Outcome, ParamError, Reset, Workload, WorkloadSpec,
+};
 use rand_core::RngCore;
 use std::borrow::Cow;
-use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 pub type Key = String;
 pub type Value = String;
@@ -181,7 +183,7 @@ impl Data for KvState {
 
 /// One key's value, checked key by key. With `missing_reads_empty` (Porcupine's kv lab),
 /// a missing key reads as the empty string, so absent and `""` are the same state.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct KvModel {
     pub missing_reads_empty: bool,
     /// A `fail` cas ran its compare and found a different value, so it constrains the
@@ -190,6 +192,57 @@ pub struct KvModel {
     pub fail_cas_is_mismatch: bool,
     /// Only get, put and cas: a compare-and-set register per key.
     pub register: bool,
+    /// What one key's history shows, once narrowed to it ([`Model::narrow`]); the
+    /// default, nothing, for a model given to the checker.
+    pub narrowing: Narrowed,
+}
+
+/// A narrowing ([`KvModel::narrowing`]): made only by [`Model::narrow`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Narrowed(Option<Arc<Narrowing>>);
+
+/// A key's state in the search.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum KeyState {
+    Absent,
+    Value(String),
+    /// Some value that no read or compare-and-set of the history shows, nor any value
+    /// appends could make of it (only in a narrowed model). Which one does not matter:
+    /// no such operation can follow it, a blind overwrite leads on from it alike, and
+    /// orders of writes nobody saw all end here, so the search tries them once.
+    Unseen,
+}
+
+impl KeyState {
+    /// The value, for a state of a model that was not narrowed (never [`KeyState::Unseen`]).
+    pub fn value(&self) -> Option<&str> {
+        match self {
+            KeyState::Absent => None,
+            KeyState::Value(v) => Some(v),
+            KeyState::Unseen => unreachable!("only a narrowed model reaches an unseen value"),
+        }
+    }
+}
+
+/// What a key's history shows ([`KvModel::narrow`]).
+#[derive(Debug, PartialEq, Eq)]
+struct Narrowing {
+    /// Every value a read returns or a compare-and-set compares with, sorted, none a
+    /// prefix of another kept. A value can still be seen while it is a prefix of one of
+    /// them: only appends change a value between overwrites, and they only extend it.
+    seen: Vec<String>,
+    /// What indeterminate writes wrote (a put's value, an append's suffix, a cas's new
+    /// value) where no seen value contains it, sorted: the search leaves them out.
+    unseen_writes: Vec<String>,
+}
+
+/// Values scanned at most ([`KvModel::narrow`]): past it, indeterminate writes stay in.
+const SCAN_BUDGET: usize = 1 << 26;
+
+/// How a step leaves the state.
+enum Next {
+    Same,
+    To(Option<String>),
 }
 
 impl KvModel {
@@ -215,11 +268,147 @@ impl KvModel {
             a == b
         }
     }
+
+    /// The state holding `v`: [`KeyState::Unseen`] if narrowed and nothing can see it.
+    fn state_of(&self, v: Option<String>) -> KeyState {
+        match self.norm(v) {
+            None => KeyState::Absent,
+            Some(v) if self.narrowing.0.as_ref().is_some_and(|n| !n.may_see(&v)) => {
+                KeyState::Unseen
+            }
+            Some(v) => KeyState::Value(v),
+        }
+    }
+
+    /// What `op` writes, if it writes a value.
+    fn written(op: &KvOp) -> Option<&str> {
+        match op {
+            KvOp::Put { value, .. } | KvOp::Append { value, .. } => Some(value),
+            KvOp::Cas { new, .. } => Some(new),
+            KvOp::Get { .. } | KvOp::Delete { .. } => None,
+        }
+    }
+
+    /// A step from a known value (`None`: absent).
+    fn step_value(
+        &self,
+        now: Option<&str>,
+        op: &KvOp,
+        outcome: Outcome<'_, KvOutput>,
+    ) -> Option<Next> {
+        let unknown = matches!(outcome, Outcome::Unknown);
+        let done = unknown || matches!(outcome, Outcome::Ok(KvOutput::Done));
+        match op {
+            KvOp::Get { .. } => match outcome {
+                Outcome::Ok(KvOutput::Value { value, .. }) => {
+                    self.same(now, value.as_deref()).then_some(Next::Same)
+                }
+                Outcome::Unknown => Some(Next::Same),
+                _ => None,
+            },
+            KvOp::Put { value, .. } => done.then(|| Next::To(Some(value.clone()))),
+            KvOp::Append { value, .. } => done.then(|| {
+                let before = now.unwrap_or_default();
+                let mut v = String::with_capacity(before.len() + value.len());
+                v.push_str(before);
+                v.push_str(value);
+                Next::To(Some(v))
+            }),
+            KvOp::Delete { .. } => done.then_some(Next::To(None)),
+            KvOp::Cas { expected, new, .. } => {
+                let matched = self.same(now, expected.as_deref());
+                match outcome {
+                    Outcome::Ok(KvOutput::Done) => matched.then(|| Next::To(Some(new.clone()))),
+                    Outcome::Failed => (!matched).then_some(Next::Same),
+                    Outcome::Unknown if matched => Some(Next::To(Some(new.clone()))),
+                    Outcome::Unknown => Some(Next::Same),
+                    Outcome::Ok(_) => None,
+                }
+            }
+        }
+    }
+
+    /// A step from [`KeyState::Unseen`]: whatever the value is, no read or cas that
+    /// succeeded can have seen it (what they saw is seen), a failed or indeterminate cas
+    /// did not match it, appends keep it unseen, and a blind overwrite leads on.
+    fn step_unseen(op: &KvOp, outcome: Outcome<'_, KvOutput>) -> Option<Next> {
+        let done = matches!(outcome, Outcome::Unknown | Outcome::Ok(KvOutput::Done));
+        match (op, outcome) {
+            (KvOp::Get { .. } | KvOp::Cas { .. }, Outcome::Ok(_)) => None,
+            (KvOp::Get { .. } | KvOp::Cas { .. } | KvOp::Append { .. }, _) => Some(Next::Same),
+            (KvOp::Put { value, .. }, _) => done.then(|| Next::To(Some(value.clone()))),
+            (KvOp::Delete { .. }, _) => done.then_some(Next::To(None)),
+        }
+    }
+}
+
+impl Narrowing {
+    /// What `ops` (one key's) show.
+    fn of(ops: &[Ended<'_, KvOp>], fail_observes: bool) -> Narrowing {
+        let mut seen: Vec<String> = Vec::new();
+        for (op, outcome) in ops {
+            match (op, outcome) {
+                (KvOp::Get { .. }, Outcome::Ok(KvOutput::Value { value: Some(v), .. }))
+                | (
+                    KvOp::Cas {
+                        expected: Some(v), ..
+                    },
+                    _,
+                ) => seen.push(v.clone()),
+                _ => {}
+            }
+        }
+        seen.sort_unstable();
+        seen.dedup();
+        // A value that is a prefix of the next adds nothing to either question asked.
+        let mut kept: Vec<String> = Vec::with_capacity(seen.len());
+        for v in seen.into_iter().rev() {
+            if !kept.last().is_some_and(|next| next.starts_with(&v)) {
+                kept.push(v);
+            }
+        }
+        kept.reverse();
+        // With failures that observe, leaving a write out could make one match: keep all.
+        let failures = fail_observes && ops.iter().any(|(_, o)| matches!(o, Outcome::Failed));
+        let unknown_writes: Vec<&str> = ops
+            .iter()
+            .filter(|(_, o)| matches!(o, Outcome::Unknown))
+            .filter_map(|(op, _)| KvModel::written(op))
+            .filter(|w| !w.is_empty())
+            .collect();
+        let scanned = kept.iter().map(String::len).sum::<usize>() * unknown_writes.len();
+        let mut unseen_writes: Vec<String> = if failures || scanned > SCAN_BUDGET {
+            Vec::new()
+        } else {
+            (unknown_writes.into_iter())
+                .filter(|w| !kept.iter().any(|v| v.contains(w)))
+                .map(str::to_string)
+                .collect()
+        };
+        unseen_writes.sort_unstable();
+        unseen_writes.dedup();
+        Narrowing {
+            seen: kept,
+            unseen_writes,
+        }
+    }
+
+    /// Whether `v`, or a value appends make of it, is seen.
+    fn may_see(&self, v: &str) -> bool {
+        let at = self.seen.partition_point(|s| s.as_str() < v);
+        self.seen.get(at).is_some_and(|s| s.starts_with(v))
+    }
+
+    fn unseen_write(&self, w: &str) -> bool {
+        self.unseen_writes
+            .binary_search_by(|x| x.as_str().cmp(w))
+            .is_ok()
+    }
 }
 
 impl Model for KvModel {
     type Op = KvOp;
-    type State = Option<String>;
+    type State = KeyState;
 
     fn name(&self) -> &str {
         if self.register {
@@ -229,54 +418,49 @@ impl Model for KvModel {
         }
     }
 
-    fn init(&self) -> Option<String> {
-        None
+    fn init(&self) -> KeyState {
+        KeyState::Absent
     }
 
     fn step<'s>(
         &self,
-        s: &'s Option<String>,
+        s: &'s KeyState,
         op: &KvOp,
         outcome: Outcome<'_, KvOutput>,
-    ) -> Option<Cow<'s, Option<String>>> {
-        let unknown = matches!(outcome, Outcome::Unknown);
-        let done = unknown || matches!(outcome, Outcome::Ok(KvOutput::Done));
-        let written = |v: &str| Cow::Owned(self.norm(Some(v.to_string())));
-        match op {
-            KvOp::Get { .. } => match outcome {
-                Outcome::Ok(KvOutput::Value { value, .. }) => self
-                    .same(s.as_deref(), value.as_deref())
-                    .then_some(Cow::Borrowed(s)),
-                Outcome::Unknown => Some(Cow::Borrowed(s)),
-                _ => None,
-            },
-            KvOp::Put { value, .. } => done.then(|| written(value)),
-            KvOp::Append { value, .. } => done.then(|| {
-                let before = s.as_deref().unwrap_or_default();
-                let mut v = String::with_capacity(before.len() + value.len());
-                v.push_str(before);
-                v.push_str(value);
-                Cow::Owned(self.norm(Some(v)))
-            }),
-            KvOp::Delete { .. } => done.then_some(Cow::Owned(None)),
-            KvOp::Cas { expected, new, .. } => {
-                let matched = self.same(s.as_deref(), expected.as_deref());
-                match outcome {
-                    Outcome::Ok(KvOutput::Done) => matched.then(|| written(new)),
-                    Outcome::Failed => (!matched).then_some(Cow::Borrowed(s)),
-                    Outcome::Unknown if matched => Some(written(new)),
-                    Outcome::Unknown => Some(Cow::Borrowed(s)),
-                    Outcome::Ok(_) => None,
-                }
+    ) -> Option<Cow<'s, KeyState>> {
+        let unseen_write = || {
+            let n = self.narrowing.0.as_ref();
+            KvModel::written(op).is_some_and(|w| n.is_some_and(|n| n.unseen_write(w)))
+        };
+        let next = if matches!(outcome, Outcome::Unknown) && unseen_write() {
+            // Nothing could have seen it: left out (see `Narrowing::unseen_writes`).
+            Some(Next::Same)
+        } else {
+            match s {
+                KeyState::Absent => self.step_value(None, op, outcome),
+                KeyState::Value(v) => self.step_value(Some(v), op, outcome),
+                KeyState::Unseen => KvModel::step_unseen(op, outcome),
             }
+        };
+        Some(match next? {
+            Next::Same => Cow::Borrowed(s),
+            Next::To(v) => Cow::Owned(self.state_of(v)),
+        })
+    }
+
+    fn describe(&self, s: &KeyState) -> String {
+        match s {
+            KeyState::Value(v) => format!("{v:?}"),
+            KeyState::Absent if self.missing_reads_empty => "\"\" (absent)".to_string(),
+            KeyState::Absent => "absent".to_string(),
+            KeyState::Unseen => "a value that no read or compare-and-set shows".to_string(),
         }
     }
 
-    fn describe(&self, s: &Option<String>) -> String {
+    fn heap_bytes(&self, s: &KeyState) -> usize {
         match s {
-            Some(v) => format!("{v:?}"),
-            None if self.missing_reads_empty => "\"\" (absent)".to_string(),
-            None => "absent".to_string(),
+            KeyState::Value(v) => v.capacity(),
+            KeyState::Absent | KeyState::Unseen => 0,
         }
     }
 
@@ -300,35 +484,53 @@ impl Model for KvModel {
         matches!(op, KvOp::Put { .. } | KvOp::Delete { .. })
     }
 
+    /// Values no operation of the key's history shows merge into [`KeyState::Unseen`], and
+    /// indeterminate writes that no read or compare could have seen are left out: their
+    /// value, or appended suffix, occurs in no value seen. (A write's effect lasts until
+    /// an overwrite, and everything between sees a value containing what it wrote; so
+    /// any order with such a write in stays an order without it.)
+    fn narrow(&self, ops: &[Ended<'_, KvOp>]) -> Option<KvModel> {
+        Some(KvModel {
+            narrowing: Narrowed(Some(Arc::new(Narrowing::of(
+                ops,
+                self.fail_cas_is_mismatch,
+            )))),
+            ..self.clone()
+        })
+    }
+
     /// Between resets only appends change a value, and an append only extends it: a value
     /// read (or compared by a cas that succeeded) later must extend the state now.
-    fn can_precede(
-        &self,
-        s: &Option<String>,
-        later: &KvOp,
-        outcome: Outcome<'_, KvOutput>,
-    ) -> bool {
+    fn can_precede(&self, s: &KeyState, later: &KvOp, outcome: Outcome<'_, KvOutput>) -> bool {
         let seen = match (later, outcome) {
             (KvOp::Get { .. }, Outcome::Ok(KvOutput::Value { value, .. })) => value,
-            (KvOp::Cas { expected, .. }, Outcome::Ok(KvOutput::Done)) => expected,
+            // Indeterminate: asked as if it took effect (see `Model::can_precede`).
+            (KvOp::Cas { expected, .. }, Outcome::Ok(KvOutput::Done) | Outcome::Unknown) => {
+                expected
+            }
             _ => return true,
         };
-        match (s.as_deref(), seen.as_deref()) {
+        let now = match s {
+            KeyState::Absent => None,
+            KeyState::Value(v) => Some(v.as_str()),
+            KeyState::Unseen => return false,
+        };
+        match (now, seen.as_deref()) {
             // Absent becomes present by an append; present never becomes absent again,
             // unless absent and empty are one (then only the empty value stays so).
-            (_, Some(later)) => later.starts_with(s.as_deref().unwrap_or_default()),
+            (_, Some(later)) => later.starts_with(now.unwrap_or_default()),
             (None, None) => true,
             (Some(now), None) => self.missing_reads_empty && now.is_empty(),
         }
     }
 
-    fn resets(&self, op: &KvOp, outcome: Outcome<'_, KvOutput>) -> Reset<Option<String>> {
+    fn resets(&self, op: &KvOp, outcome: Outcome<'_, KvOutput>) -> Reset<KeyState> {
         match (op, outcome) {
             // A cas whose compare failed left the state as it was.
             (_, Outcome::Failed) | (KvOp::Get { .. } | KvOp::Append { .. }, _) => Reset::Never,
-            (KvOp::Put { value, .. }, _) => Reset::To(Some(value.clone())),
-            (KvOp::Cas { new, .. }, _) => Reset::To(Some(new.clone())),
-            (KvOp::Delete { .. }, _) => Reset::To(None),
+            (KvOp::Put { value, .. }, _) => Reset::To(self.state_of(Some(value.clone()))),
+            (KvOp::Cas { new, .. }, _) => Reset::To(self.state_of(Some(new.clone()))),
+            (KvOp::Delete { .. }, _) => Reset::To(KeyState::Absent),
         }
     }
 }
@@ -341,17 +543,23 @@ impl Model for KvModel {
 pub struct MapModel {
     pub key: KvModel,
     keys: Vec<String>,
-    values: RefCell<Interner>,
+    values: Mutex<Interner>,
     /// (value id before, write, outcome) -> value id after (`Err`: impossible), so a
     /// write seen before costs a lookup instead of building and interning a string.
     #[allow(clippy::type_complexity)]
-    writes: RefCell<BTreeMap<(Option<u32>, KvOp, u8), Result<Option<u32>, ()>>>,
+    writes: Mutex<BTreeMap<(Option<u32>, KvOp, u8), Result<Option<u32>, ()>>>,
 }
 
 #[derive(Debug, Default)]
 struct Interner {
     ids: BTreeMap<String, u32>,
     strings: Vec<String>,
+}
+
+/// A lock on one of the map model's tables (locks, not cells: a model may be shared by
+/// the threads checking keys apart, though this one is one object and never is).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().expect("no step panics while it holds a table")
 }
 
 impl MapModel {
@@ -361,14 +569,14 @@ impl MapModel {
         MapModel {
             key,
             keys: keys.into_iter().collect(),
-            values: RefCell::new(Interner::default()),
-            writes: RefCell::new(BTreeMap::new()),
+            values: Mutex::new(Interner::default()),
+            writes: Mutex::new(BTreeMap::new()),
         }
     }
 
     fn intern(&self, v: Option<String>) -> Option<u32> {
         let v = v?;
-        let mut t = self.values.borrow_mut();
+        let mut t = lock(&self.values);
         if let Some(id) = t.ids.get(&v) {
             return Some(*id);
         }
@@ -379,7 +587,7 @@ impl MapModel {
     }
 
     fn value(&self, id: Option<u32>) -> Option<String> {
-        id.map(|i| self.values.borrow().strings[i as usize].clone())
+        id.map(|i| lock(&self.values).strings[i as usize].clone())
     }
 }
 
@@ -406,7 +614,7 @@ impl Model for MapModel {
         let k = self.keys.binary_search_by(|x| x.as_str().cmp(key)).ok()?;
         if let (KvOp::Get { .. }, Outcome::Ok(KvOutput::Value { value, .. })) = (op, outcome) {
             // Reads are most steps: compare in place rather than copy the value out.
-            let t = self.values.borrow();
+            let t = lock(&self.values);
             let cur = s[k].map(|id| t.strings[id as usize].as_str());
             return self
                 .key
@@ -419,20 +627,26 @@ impl Model for MapModel {
             Outcome::Unknown => 2,
         };
         let memo_key = (s[k], op.clone(), kind);
-        let known = self.writes.borrow().get(&memo_key).copied();
+        let known = lock(&self.writes).get(&memo_key).copied();
         let id = match known {
             Some(r) => r.ok()?,
             None => {
-                let before = self.value(s[k]);
+                let before = self.key.state_of(self.value(s[k]));
                 let next = self.key.step(&before, op, outcome).map(Cow::into_owned);
-                let r = next.map(|v| self.intern(v)).ok_or(());
-                self.writes.borrow_mut().insert(memo_key, r);
+                let r = next
+                    .map(|v| self.intern(v.value().map(str::to_string)))
+                    .ok_or(());
+                lock(&self.writes).insert(memo_key, r);
                 r.ok()?
             }
         };
         let mut s = s.clone();
         s[k] = id;
         Some(Cow::Owned(s))
+    }
+
+    fn heap_bytes(&self, s: &Self::State) -> usize {
+        s.capacity() * std::mem::size_of::<Option<u32>>()
     }
 
     fn describe(&self, s: &Self::State) -> String {
@@ -630,7 +844,8 @@ mod tests {
         op: &KvOp,
         o: Outcome<'_, KvOutput>,
     ) -> Option<Option<String>> {
-        m.step(s, op, o).map(Cow::into_owned)
+        let s = m.state_of(s.clone());
+        m.step(&s, op, o).map(|s| s.value().map(str::to_string))
     }
 
     fn read(v: Option<&str>) -> KvOutput {
@@ -644,7 +859,7 @@ mod tests {
     fn register_steps() {
         let m = KvModel::default();
         let k = || "k".to_string();
-        let s = m.init();
+        let s = None;
         let get = KvOp::Get { key: k() };
         assert_eq!(step(&m, &s, &get, Outcome::Ok(&read(None))), Some(None));
         assert_eq!(step(&m, &s, &get, Outcome::Ok(&read(Some("")))), None);
@@ -663,7 +878,7 @@ mod tests {
             Some(Some("2".into()))
         );
         // What leaves the state alone borrows it.
-        let two = Some("2".to_string());
+        let two = KeyState::Value("2".to_string());
         assert!(matches!(
             m.step(&two, &cas, Outcome::Failed),
             Some(Cow::Borrowed(_))

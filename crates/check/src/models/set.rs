@@ -134,6 +134,11 @@ impl Model for SetModel {
         "add or read of the set".to_string()
     }
 
+    /// A B-tree spends about twice an element's size on each.
+    fn heap_bytes(&self, s: &BTreeSet<u64>) -> usize {
+        s.len() * 2 * std::mem::size_of::<u64>()
+    }
+
     /// Adds only grow the set: a set read later must contain the set now.
     fn can_precede(
         &self,

@@ -24,12 +24,15 @@ use protocol::{Model, Outcome, Reset};
 /// sooner (see [`Lookahead::admits`]).
 const WATCHED: usize = 32;
 
-/// Backtracks before the look-ahead starts. A search that seldom backtracks (the usual
-/// one, over a correct system's history) would pay for it on every step and gain
-/// nothing; one that keeps backtracking gains orders of magnitude. Starting late is
+/// How many resets deep [`Lookahead::reachable`] asks whether a reset can take effect.
+const ENABLER_DEPTH: usize = 3;
+
+/// Backtracks before the look-ahead starts, by default. A search that seldom backtracks
+/// (the usual one, over a correct system's history) would pay for it on every step and
+/// gain nothing; one that keeps backtracking gains orders of magnitude. Starting late is
 /// sound: the look-ahead only drops configurations that cannot lead to a linearization,
 /// whenever it starts.
-const ARM_AFTER: u32 = 256;
+pub const LOOKAHEAD_AFTER: u32 = 256;
 
 pub(super) struct Lookahead<S> {
     /// Operations that may leave any state ([`Reset::Any`]), and which are unplaced.
@@ -43,7 +46,7 @@ pub(super) struct Lookahead<S> {
     placed: Vec<bool>,
     /// Whether any operation leaves the state to the look-ahead at all.
     active: bool,
-    /// Backtracks left before the look-ahead starts (see [`ARM_AFTER`]).
+    /// Backtracks left before the look-ahead starts (see [`LOOKAHEAD_AFTER`]).
     unarmed: u32,
     /// The determinate operations whose returns lead the list now, up to [`WATCHED`]:
     /// worked out once per configuration (when `fresh`), not once per candidate, into
@@ -57,6 +60,7 @@ impl<S> Lookahead<S> {
         model: &M,
         ops: &[Operation<M::Op>],
         group: &[(usize, Outcome<Out<M>>)],
+        after: u32,
     ) -> Lookahead<S> {
         let mut any = Vec::new();
         let mut to = Vec::new();
@@ -75,7 +79,7 @@ impl<S> Lookahead<S> {
             enablers: (0..group.len()).map(|_| None).collect(),
             placed: vec![false; group.len()],
             active,
-            unarmed: ARM_AFTER,
+            unarmed: after,
             watched: Vec::with_capacity(WATCHED + 1),
             fresh: false,
         }
@@ -129,16 +133,39 @@ impl<S> Lookahead<S> {
             if self.any.unplaced_before(complete, j) {
                 break;
             }
-            if model.can_precede(state, ops[*i].op, *outcome) {
-                continue;
-            }
-            // Or some reset still to come leaves a state `r` can follow.
-            let enablers = enablers_of(&mut self.enablers[r], &self.to, model, ops, group, r);
-            if !enablers.iter().any(|k| *k != j && !self.placed[*k]) {
+            if !self.reachable(model, ops, group, state, r, j, ENABLER_DEPTH) {
                 return Err(r);
             }
         }
         Ok(())
+    }
+
+    /// Whether `r` can follow `state`: directly, or after a reset still to come that can
+    /// itself take effect (a compare-and-set needs its expected value; ask again, at most
+    /// `depth` resets deep, past which the answer is yes). `j`: just placed.
+    #[allow(clippy::too_many_arguments)]
+    fn reachable<M: Model<State = S>>(
+        &mut self,
+        model: &M,
+        ops: &[Operation<M::Op>],
+        group: &[(usize, Outcome<Out<M>>)],
+        state: &S,
+        r: usize,
+        j: usize,
+        depth: usize,
+    ) -> bool {
+        let (i, outcome) = &group[r];
+        if model.can_precede(state, ops[*i].op, *outcome) {
+            return true;
+        }
+        let count = enablers_of(&mut self.enablers[r], &self.to, model, ops, group, r).len();
+        // By index: the recursion needs `self` back between enablers.
+        (0..count).any(|e| {
+            let k = self.enablers[r].as_ref().map_or(NONE, |en| en[e]);
+            k != j
+                && !self.placed[k]
+                && (depth == 0 || self.reachable(model, ops, group, state, k, j, depth - 1))
+        })
     }
 }
 

@@ -1,7 +1,9 @@
 //! Lowe's memo of the configurations the search has explored.
 
 use super::search::{Bits, Placed, NONE};
+use protocol::Model;
 use std::hash::Hash;
+use std::mem::size_of;
 
 /// Lowe's memo of configurations already explored: (determinate set, state, whether the
 /// last operation was indeterminate) -> the sets of indeterminate operations used to get
@@ -28,6 +30,8 @@ pub(super) struct Memo<S> {
     /// the search reaches while it goes deeper than it ever backtracked from has a count
     /// with no entry, and is answered without hashing.
     with_dets: Vec<u32>,
+    /// Bytes the entries' states and extra sets own, for the memory bound.
+    owned: usize,
 }
 
 /// Where a configuration's key is in the memo: its fingerprint, and its entry or `NONE`.
@@ -60,7 +64,18 @@ impl<S: Hash + Eq + Clone> Memo<S> {
             arena: Vec::new(),
             words: n.div_ceil(64),
             with_dets: vec![0; dets + 1],
+            owned: 0,
         }
+    }
+
+    /// The bytes the memo holds (its tables as allocated, and what entries own).
+    pub(super) fn bytes(&self) -> usize {
+        // A hash table slot: the key, the value and a control byte, rounded up.
+        let head = size_of::<u64>() + size_of::<usize>() + 8;
+        self.entries.capacity() * size_of::<MemoEntry<S>>()
+            + self.arena.capacity() * size_of::<u64>()
+            + self.heads.capacity() * head
+            + self.owned
     }
 
     fn bits(&self, at: usize) -> &[u64] {
@@ -131,12 +146,13 @@ impl<S: Hash + Eq + Clone> Memo<S> {
     /// Records a configuration that [`Memo::covers`] said was new. `slot`: what
     /// [`Memo::lookup`] said for it then, still right if nothing with its key was recorded
     /// since.
-    pub(super) fn insert(
+    pub(super) fn insert<M: Model<State = S>>(
         &mut self,
         p: &Placed,
         state: &S,
         after_unknown: bool,
         slot: Option<Slot>,
+        model: &M,
     ) {
         let Slot { fp, entry: e } = slot.unwrap_or_else(|| {
             let fp = Memo::fingerprint(p, state, after_unknown);
@@ -151,7 +167,11 @@ impl<S: Hash + Eq + Clone> Memo<S> {
             match set {
                 None => x.covers_all = true,
                 Some(u) if x.first == NONE => x.first = u,
-                Some(u) => x.more.push(u),
+                Some(u) => {
+                    let had = x.more.capacity();
+                    x.more.push(u);
+                    self.owned += (x.more.capacity() - had) * size_of::<usize>();
+                }
             }
             return;
         }
@@ -167,6 +187,7 @@ impl<S: Hash + Eq + Clone> Memo<S> {
             next,
         });
         self.with_dets[p.dets] += 1;
+        self.owned += model.heap_bytes(state);
     }
 }
 

@@ -13,11 +13,13 @@
 //! determinate operation is placed, the rest are left out.
 //!
 //! - this file: what a check is asked and answers, and the split into objects;
+//! - [`keys`]: the objects checked apart, each within its share of the bounds;
 //! - [`search`]: the search over one object's operations;
 //! - [`memo`]: the configurations it has explored;
 //! - [`lookahead`]: states an operation still to come cannot follow, dropped early;
 //! - [`order`]: the list of call and return entries it walks, in time order.
 
+mod keys;
 mod lookahead;
 mod memo;
 mod order;
@@ -27,10 +29,12 @@ mod tests;
 
 use super::ops::{operations, HistoryError, Operation};
 use protocol::{EventKind, History, Model, Op, Outcome};
-use search::{search, Search};
+use search::Answer;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
+
+pub use lookahead::LOOKAHEAD_AFTER;
 
 /// How to check. What the operations mean (a missing key reading as `""`, whether a
 /// failed cas observed something, whether keys are checked apart) is the model's to say.
@@ -38,13 +42,47 @@ use std::time::Duration;
 pub struct LinOptions {
     /// Past this much wall-clock work the verdict is `Unknown`.
     pub budget: Duration,
+    /// Bytes the search may hold at once, over every key searched at once; past it the
+    /// verdict is `Unknown`.
+    pub max_memory: usize,
+    /// Check every key; otherwise stop at the first, in key order, that is not
+    /// linearizable.
+    pub all_keys: bool,
+    /// Keys searched at once, one thread each. The verdict does not depend on it.
+    pub jobs: usize,
+    /// Backtracks a key's search makes before its look-ahead starts ([`LOOKAHEAD_AFTER`];
+    /// `u32::MAX`: never). Only tests and measurements change it.
+    pub lookahead_after: u32,
 }
+
+/// The default memory bound of a check: 512 MiB.
+pub const MAX_MEMORY: usize = 512 << 20;
 
 impl Default for LinOptions {
     fn default() -> LinOptions {
         LinOptions {
             budget: Duration::from_secs(10),
+            max_memory: MAX_MEMORY,
+            all_keys: false,
+            jobs: 1,
+            lookahead_after: LOOKAHEAD_AFTER,
         }
+    }
+}
+
+/// A bound a search can reach before its verdict.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Limit {
+    Time,
+    Memory,
+}
+
+impl fmt::Display for Limit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Limit::Time => "time budget",
+            Limit::Memory => "memory bound",
+        })
     }
 }
 
@@ -53,9 +91,11 @@ impl Default for LinOptions {
 pub enum Verdict {
     Linearizable,
     NotLinearizable(Counterexample),
-    /// The budget ran out before a verdict; says which keys were left undecided.
+    /// A bound was reached before a verdict: which keys were left undecided, and the
+    /// bound (memory, if any key reached it).
     Unknown {
         undecided: Vec<String>,
+        limit: Limit,
     },
 }
 
@@ -148,9 +188,9 @@ impl fmt::Display for Verdict {
                 writeln!(f, "NOT linearizable")?;
                 write!(f, "{c}")
             }
-            Verdict::Unknown { undecided } => writeln!(
+            Verdict::Unknown { undecided, limit } => writeln!(
                 f,
-                "unknown: time budget exceeded with {} key(s) undecided: {}",
+                "unknown: {limit} reached with {} key(s) undecided: {}",
                 undecided.len(),
                 undecided
                     .iter()
@@ -176,10 +216,12 @@ impl Deadline {
         std::time::Instant::now()
     }
 
-    pub(crate) fn after(budget: Duration) -> Deadline {
-        Deadline {
-            end: Deadline::now().checked_add(budget),
-        }
+    pub(crate) fn at(end: std::time::Instant) -> Deadline {
+        Deadline { end: Some(end) }
+    }
+
+    pub(crate) fn never() -> Deadline {
+        Deadline { end: None }
     }
 
     pub(crate) fn expired(&self) -> bool {
@@ -191,7 +233,7 @@ impl Deadline {
 pub(super) const CLOCK_EVERY: u64 = 1 << 10;
 
 /// Checks `h` against `model`.
-pub fn check_linearizable<M: Model>(
+pub fn check_linearizable<M: Model + Sync>(
     h: &History<M::Op>,
     model: &M,
     opts: &LinOptions,
@@ -201,7 +243,7 @@ pub fn check_linearizable<M: Model>(
 }
 
 /// Checks already-paired operations (see [`operations`]).
-pub fn check_operations<M: Model>(
+pub fn check_operations<M: Model + Sync>(
     ops: &[Operation<M::Op>],
     model: &M,
     opts: &LinOptions,
@@ -212,36 +254,42 @@ pub fn check_operations<M: Model>(
 /// [`check_operations`], with the memo filled lazily (as the checker does) or on arrival
 /// (the reference the tests hold it to, see [`search`]); adds the search steps taken to
 /// `steps`.
-fn check_with<M: Model, const LAZY: bool>(
+fn check_with<M: Model + Sync, const LAZY: bool>(
     ops: &[Operation<M::Op>],
     model: &M,
     opts: &LinOptions,
     steps: &mut u64,
 ) -> Result<Verdict, HistoryError> {
-    let groups = groups(ops, model)?;
-    let deadline = Deadline::after(opts.budget);
+    let groups: Vec<(&str, Group<Out<M>>)> = groups(ops, model)?.into_iter().collect();
+    let answers = keys::check_keys::<M, LAZY>(model, ops, &groups, opts);
     let mut failures = Vec::new();
     let mut undecided = Vec::new();
-    for (key, group) in &groups {
-        if !undecided.is_empty() {
-            undecided.push(key.to_string());
-            continue;
-        }
-        let r = search::<M, LAZY>(model, ops, group, &deadline, steps);
-        match r {
-            Search::Ok => {}
-            Search::TimedOut => undecided.push(key.to_string()),
-            Search::Fail(mut f) => {
+    let mut limit = Limit::Time;
+    for ((key, _), a) in groups.iter().zip(answers) {
+        let Some(a) = a else { continue };
+        *steps += a.steps;
+        match a.answer {
+            Answer::Linearizable | Answer::Cancelled => {}
+            Answer::OutOf(l) => {
+                undecided.push(key.to_string());
+                if l == Limit::Memory {
+                    limit = l;
+                }
+            }
+            Answer::Fail(mut f) => {
                 f.key = key.to_string();
                 failures.push(f);
             }
         }
     }
+    if !opts.all_keys {
+        failures.truncate(1);
+    }
     Ok(if !failures.is_empty() {
-        // A violation found is definite even if other keys ran out of time.
+        // A violation found is definite even if other keys ran out of their bounds.
         Verdict::NotLinearizable(Counterexample { failures })
     } else if !undecided.is_empty() {
-        Verdict::Unknown { undecided }
+        Verdict::Unknown { undecided, limit }
     } else {
         Verdict::Linearizable
     })

@@ -4,17 +4,51 @@
 use super::lookahead::Lookahead;
 use super::memo::{Memo, Slot};
 use super::order::{by_invoke, entry_order, Entries};
-use super::{Deadline, KeyFailure, Out, CLOCK_EVERY, SHOWN_PREFIX};
+use super::{Deadline, KeyFailure, Limit, Out, CLOCK_EVERY, SHOWN_PREFIX};
 use crate::history::ops::Operation;
 use protocol::{Model, Outcome};
 use std::borrow::Cow;
-use std::collections::BTreeMap;
-use std::hash::Hash;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-pub(super) enum Search {
-    Ok,
+/// What the search over one object found.
+pub(super) enum Answer {
+    Linearizable,
     Fail(KeyFailure),
-    TimedOut,
+    /// It reached a bound first.
+    OutOf(Limit),
+    /// An earlier object was found not linearizable, and no more was asked.
+    Cancelled,
+}
+
+/// What bounds one object's search.
+pub(super) struct Bound<'a> {
+    pub(super) deadline: Deadline,
+    /// Bytes the search may hold (its memo, its path, its tables).
+    pub(super) memory: usize,
+    /// Stop if an earlier object failed: (the first failing object so far, this one's
+    /// place among them).
+    pub(super) stop: Option<(&'a AtomicUsize, usize)>,
+    /// Backtracks before the look-ahead starts (see `lookahead`).
+    pub(super) lookahead_after: u32,
+}
+
+impl Bound<'_> {
+    /// The bound reached, if any (`None` in the answer: cancelled).
+    fn reached(&self, bytes: usize) -> Option<Option<Limit>> {
+        if self
+            .stop
+            .is_some_and(|(first, me)| first.load(Ordering::Relaxed) < me)
+        {
+            Some(None)
+        } else if bytes > self.memory {
+            Some(Some(Limit::Memory))
+        } else if self.deadline.expired() {
+            Some(Some(Limit::Time))
+        } else {
+            None
+        }
+    }
 }
 
 pub(super) const NONE: usize = usize::MAX;
@@ -149,223 +183,349 @@ pub(super) fn search<M: Model, const LAZY: bool>(
     model: &M,
     ops: &[Operation<M::Op>],
     group: &[(usize, Outcome<Out<M>>)],
-    deadline: &Deadline,
+    bound: &Bound,
     total_steps: &mut u64,
-) -> Search
-where
-    M::State: Hash,
-{
-    let mut steps: u64 = 0;
-    let r = search_steps::<M, LAZY>(model, ops, group, deadline, &mut steps);
-    *total_steps += steps;
+) -> Answer {
+    let mut s = Searcher::<M, LAZY>::new(model, ops, group, bound.lookahead_after);
+    let r = s.run(bound);
+    *total_steps += s.steps;
     r
 }
 
-fn search_steps<M: Model, const LAZY: bool>(
-    model: &M,
+/// The deepest dead end seen: the reason a counterexample gives.
+struct Best<S> {
+    /// The operations placed (indexes in the group), in order.
+    prefix: Vec<usize>,
+    /// The operation that could not come next.
+    blocked: usize,
+    state: S,
+    /// Whether the look-ahead found it.
+    looked_ahead: bool,
+}
+
+/// One object's search in progress.
+struct Searcher<'a, 'h, M: Model, const LAZY: bool> {
+    model: &'a M,
+    ops: &'a [Operation<'h, M::Op>],
+    group: &'a [(usize, Outcome<'h, Out<M>>)],
+    unknown_op: Vec<bool>,
+    /// Each indeterminate operation's identical predecessor (rule 1), or `NONE`.
+    twin_before: Vec<usize>,
+    dets: usize,
+    entries: Entries,
+    placed: Placed,
+    memo: Memo<M::State>,
+    calls: Vec<Call<M::State>>,
+    /// Whether the last operation linearized was indeterminate (see the pruning rules).
+    after_unknown: bool,
+    state: M::State,
+    lookahead: Lookahead<M::State>,
+    /// Operations refused in this configuration by the look-ahead, and by which
+    /// operation that cannot follow them: the reason a counterexample gives.
+    refused: Vec<(usize, usize)>,
+    best: Option<Best<M::State>>,
+    steps: u64,
+    /// Bytes held besides the memo: the tables sized by the group, and the states the
+    /// path keeps to back out to.
+    fixed_bytes: usize,
+    path_bytes: usize,
+}
+
+/// Bytes per operation of the tables a search keeps besides its memo and path states
+/// (entries, bitsets, look-ahead, the path's own slots): an estimate on the high side.
+const BYTES_PER_OP: usize = 160;
+
+fn is_call(node: usize) -> bool {
+    node % 2 == 1
+}
+
+fn op_of(node: usize) -> usize {
+    (node - 1) / 2
+}
+
+impl<'a, 'h, M: Model, const LAZY: bool> Searcher<'a, 'h, M, LAZY> {
+    fn new(
+        model: &'a M,
+        ops: &'a [Operation<'h, M::Op>],
+        group: &'a [(usize, Outcome<'h, Out<M>>)],
+        lookahead_after: u32,
+    ) -> Self {
+        let n = group.len();
+        let unknown_op: Vec<bool> = group
+            .iter()
+            .map(|(_, o)| matches!(o, Outcome::Unknown))
+            .collect();
+        let by_invoke = by_invoke(ops, group);
+        let entries = Entries::new(&entry_order(ops, group, &unknown_op, &by_invoke));
+        let twin_before = twins::<M>(ops, group, &unknown_op, &by_invoke);
+        let dets = unknown_op.iter().filter(|u| !**u).count();
+        Searcher {
+            model,
+            ops,
+            group,
+            twin_before,
+            dets,
+            entries,
+            placed: Placed::new(n),
+            memo: Memo::new(n, dets),
+            // At most every operation deep: reserved, rather than copied as it grows.
+            calls: Vec::with_capacity(n),
+            after_unknown: false,
+            state: model.init(),
+            lookahead: Lookahead::new(model, ops, group, lookahead_after),
+            refused: Vec::new(),
+            best: None,
+            steps: 0,
+            fixed_bytes: n * BYTES_PER_OP,
+            path_bytes: 0,
+            unknown_op,
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        self.fixed_bytes + self.path_bytes + self.memo.bytes()
+    }
+
+    fn run(&mut self, bound: &Bound) -> Answer {
+        if self.bytes() > bound.memory {
+            return Answer::OutOf(Limit::Memory); // Its tables alone would not fit.
+        }
+        let mut entry = self.entries.first();
+        while self.entries.first() != NONE {
+            if self.placed.dets == self.dets {
+                return Answer::Linearizable;
+            }
+            self.steps += 1;
+            if self.steps & (CLOCK_EVERY - 1) == 0 {
+                // The memo grows by at most one entry a step: checked every so often, it
+                // overshoots its bound by a few hundred entries at most.
+                match bound.reached(self.bytes()) {
+                    None => {}
+                    Some(None) => return Answer::Cancelled,
+                    Some(Some(limit)) => return Answer::OutOf(limit),
+                }
+            }
+            entry = if is_call(entry) {
+                self.try_call(entry)
+            } else {
+                match self.backtrack(entry) {
+                    Some(next) => next,
+                    None => break,
+                }
+            };
+        }
+        self.finish()
+    }
+
+    /// Tries to linearize the operation whose call is `entry`: the entry to go on from.
+    fn try_call(&mut self, entry: usize) -> usize {
+        let j = op_of(entry);
+        let placed = self
+            .step(j)
+            .is_some_and(|after| self.place(entry, j, after));
+        if placed {
+            self.entries.first()
+        } else {
+            self.entries.after(entry)
+        }
+    }
+
+    /// The state after operation `j` (`Some(None)`: unchanged), or `None` if it cannot
+    /// come here or a pruning rule skips it.
+    fn step(&mut self, j: usize) -> Option<Option<M::State>> {
+        let (i, outcome) = &self.group[j];
+        let op = self.ops[*i].op;
+        let unknown = self.unknown_op[j];
+        let twin = self.twin_before[j];
+        // Pruning rules, each sound by an exchange argument: any linearization that
+        // breaks one can be shortened into one that keeps it, by leaving out an
+        // indeterminate operation ("never"), or by using an earlier twin.
+        // 1. Identical indeterminate operations are used in invocation order.
+        // 2. An indeterminate operation that changes nothing is left out.
+        // 3. Right after an indeterminate operation, the model may rule out some
+        //    operations (`Model::skip_after_unknown`): a blind overwrite (the
+        //    indeterminate one can be left out) or a commuting determinate operation
+        //    (the indeterminate one can move after it).
+        // Rule 3 depends on the last operation, so the memo key includes it.
+        if (twin != NONE && !self.placed.unknown.get(twin))
+            || (self.after_unknown && self.model.skip_after_unknown(op, *outcome))
+        {
+            return None; // Rules 1, 3.
+        }
+        let after = match self.model.step(&self.state, op, *outcome)? {
+            Cow::Borrowed(_) => None,
+            Cow::Owned(s) if unknown && s == self.state => None,
+            Cow::Owned(s) => Some(s),
+        };
+        // 4. A state some operation still to come cannot follow is a dead end. An
+        // unchanged state passed the look-ahead when it was reached.
+        match after {
+            None if unknown => None, // Rule 2.
+            None => Some(None),
+            Some(after) => {
+                let admits = self.lookahead.admits(
+                    self.model,
+                    self.ops,
+                    self.group,
+                    &self.entries,
+                    j,
+                    &after,
+                );
+                match admits {
+                    Ok(()) => Some(Some(after)),
+                    Err(r) => {
+                        self.refused.push((j, r));
+                        None
+                    }
+                }
+            }
+        }
+    }
+
+    /// Linearizes operation `j` (call `entry`), reaching `after` (`None`: the state as it
+    /// is), unless the memo says that configuration was explored: whether it did.
+    fn place(&mut self, entry: usize, j: usize, after: Option<M::State>) -> bool {
+        let unknown = self.unknown_op[j];
+        // Mark it linearized in place; undone below if already explored.
+        self.placed.add(j, unknown);
+        let reached = after.as_ref().unwrap_or(&self.state);
+        let on_path =
+            LAZY && unknown && repeats_on_path(&self.calls, &self.unknown_op, &self.state, reached);
+        let slot = if on_path {
+            None
+        } else {
+            self.memo.lookup(&self.placed, reached, unknown)
+        };
+        let explored = on_path || self.memo.covers(slot, &self.placed);
+        if !LAZY && !explored {
+            self.memo
+                .insert(&self.placed, reached, unknown, slot, self.model);
+        }
+        if explored {
+            self.placed.remove(j, unknown);
+            return false;
+        }
+        let before = after.map(|s| std::mem::replace(&mut self.state, s));
+        self.path_bytes += before.as_ref().map_or(0, |b| self.model.heap_bytes(b));
+        self.calls.push(Call {
+            entry,
+            before,
+            after_unknown: self.after_unknown,
+            slot,
+        });
+        self.after_unknown = unknown;
+        self.entries.lift(entry);
+        self.lookahead.place(j);
+        self.refused.clear();
+        true
+    }
+
+    /// At return `entry`, whose operation had to be linearized by now: backs out of the
+    /// last operation placed. The entry to go on from, or `None` if nothing is left to
+    /// back out of.
+    fn backtrack(&mut self, entry: usize) -> Option<usize> {
+        self.note_dead_end(op_of(entry));
+        let call = self.calls.pop()?;
+        let j = op_of(call.entry);
+        if LAZY {
+            // Leaving the configuration: explored now (see `search`). Nothing with its
+            // key was recorded since it was reached (what the search reached from it has
+            // more operations, and the same determinate ones only by adding
+            // indeterminate ones, which `repeats_on_path` stopped at this one), so the
+            // slot looked up then still holds.
+            let (placed, state) = (&self.placed, &self.state);
+            self.memo
+                .insert(placed, state, self.after_unknown, call.slot, self.model);
+        }
+        if let Some(before) = call.before {
+            self.path_bytes -= self.model.heap_bytes(&before);
+            self.state = before;
+        }
+        self.after_unknown = call.after_unknown;
+        self.placed.remove(j, self.unknown_op[j]);
+        self.entries.unlift(call.entry);
+        self.lookahead.unplace(j);
+        self.refused.clear();
+        Some(self.entries.after(call.entry))
+    }
+
+    /// Keeps the dead end at return `b` if it is the deepest yet. Refused by the
+    /// look-ahead, `b` itself could come next: then the history breaks at the operation
+    /// that could not follow it.
+    fn note_dead_end(&mut self, b: usize) {
+        let by = self.refused.iter().find(|(x, _)| *x == b).map(|(_, r)| *r);
+        let depth = self.calls.len() + usize::from(by.is_some());
+        if self.best.as_ref().is_some_and(|x| depth <= x.prefix.len()) {
+            return;
+        }
+        let mut prefix: Vec<usize> = self.calls.iter().map(|c| op_of(c.entry)).collect();
+        let (blocked, state) = match by {
+            Some(r) => {
+                prefix.push(b);
+                let (i, outcome) = &self.group[b];
+                let after = self.model.step(&self.state, self.ops[*i].op, *outcome);
+                (r, after.map_or_else(|| self.state.clone(), Cow::into_owned))
+            }
+            None => (b, self.state.clone()),
+        };
+        self.best = Some(Best {
+            prefix,
+            blocked,
+            state,
+            looked_ahead: by.is_some(),
+        });
+    }
+
+    /// The answer once the entries ran out or nothing was left to back out of.
+    fn finish(&mut self) -> Answer {
+        if self.entries.first() == NONE || self.placed.dets == self.dets {
+            return Answer::Linearizable;
+        }
+        let Some(best) = self.best.take() else {
+            return Answer::Linearizable;
+        };
+        let (ops, group) = (self.ops, self.group);
+        let summary = |j: usize| ops[group[j].0].summary();
+        // Operations whose call precedes the blocked return and which are not in the
+        // prefix were open at that point.
+        let in_prefix: BTreeSet<usize> = best.prefix.iter().copied().collect();
+        let blocked_ret = ops[group[best.blocked].0].complete.unwrap_or(usize::MAX);
+        let pending = (0..group.len())
+            .filter(|j| *j != best.blocked && !in_prefix.contains(j))
+            .filter(|j| ops[group[*j].0].invoke < blocked_ret)
+            .take(SHOWN_PREFIX)
+            .map(summary)
+            .collect();
+        Answer::Fail(KeyFailure {
+            key: String::new(),
+            prefix: best.prefix.iter().map(|j| summary(*j)).collect(),
+            state: self.model.describe(&best.state),
+            blocked: summary(best.blocked),
+            looked_ahead: best.looked_ahead,
+            pending,
+        })
+    }
+}
+
+/// Identical indeterminate operations are interchangeable: use them in invocation order.
+/// If a linearization uses a later one while an earlier twin is unused, swapping them
+/// gives another linearization (the earlier one was invoked sooner and neither ever
+/// returns), so this loses nothing and spares the search k! orders of k twins. Each
+/// indeterminate operation's twin invoked just before it, or `NONE`.
+fn twins<M: Model>(
     ops: &[Operation<M::Op>],
     group: &[(usize, Outcome<Out<M>>)],
-    deadline: &Deadline,
-    steps: &mut u64,
-) -> Search
-where
-    M::State: Hash,
-{
-    let n = group.len();
-    let unknown_op: Vec<bool> = group
-        .iter()
-        .map(|(_, o)| matches!(o, Outcome::Unknown))
-        .collect();
-    let by_invoke = by_invoke(ops, group);
-    let mut entries = Entries::new(&entry_order(ops, group, &unknown_op, &by_invoke));
-    let is_call = |node: usize| node % 2 == 1;
-    let op_of = |node: usize| (node - 1) / 2;
-
-    // Identical indeterminate operations are interchangeable: use them in invocation
-    // order. If a linearization uses a later one while an earlier twin is unused, swapping
-    // them gives another linearization (the earlier one was invoked sooner and neither
-    // ever returns), so this loses nothing and spares the search k! orders of k twins.
-    let mut twin_before = vec![NONE; n];
+    unknown_op: &[bool],
+    by_invoke: &[(usize, usize)],
+) -> Vec<usize> {
+    let mut twin_before = vec![NONE; group.len()];
     let mut last_of: BTreeMap<&M::Op, usize> = BTreeMap::new();
-    for &(_, j) in &by_invoke {
+    for &(_, j) in by_invoke {
         if unknown_op[j] {
             if let Some(t) = last_of.insert(ops[group[j].0].op, j) {
                 twin_before[j] = t;
             }
         }
     }
-    let dets = unknown_op.iter().filter(|u| !**u).count();
-    let mut placed = Placed::new(n);
-    let mut memo: Memo<M::State> = Memo::new(n, dets);
-    // At most every operation deep: reserved, rather than copied as it grows.
-    let mut calls: Vec<Call<M::State>> = Vec::with_capacity(n);
-    // Whether the last operation linearized was indeterminate (see the pruning rules).
-    let mut after_unknown = false;
-    let mut state = model.init();
-    let mut entry = entries.first();
-    let mut lookahead = Lookahead::new(model, ops, group);
-    // Operations refused in this configuration by the look-ahead, and by which operation
-    // that cannot follow them: the reason a counterexample gives.
-    let mut refused: Vec<(usize, usize)> = Vec::new();
-    // Deepest failure seen: (prefix of op indexes in group, blocked op, state, whether
-    // the look-ahead found it).
-    let mut best: Option<(Vec<usize>, usize, M::State, bool)> = None;
-
-    while entries.first() != NONE {
-        if placed.dets == dets {
-            return Search::Ok;
-        }
-        *steps += 1;
-        if *steps & (CLOCK_EVERY - 1) == 0 && deadline.expired() {
-            return Search::TimedOut;
-        }
-        if is_call(entry) {
-            let j = op_of(entry);
-            let (i, outcome) = &group[j];
-            let op = ops[*i].op;
-            let mut advanced = false;
-            let unknown = unknown_op[j];
-            let twin_unused = twin_before[j] != NONE && !placed.unknown.get(twin_before[j]);
-            // Pruning rules, each sound by an exchange argument: any linearization that
-            // breaks one can be shortened into one that keeps it, by leaving out an
-            // indeterminate operation ("never"), or by using an earlier twin.
-            // 1. Identical indeterminate operations are used in invocation order.
-            // 2. An indeterminate operation that changes nothing is left out.
-            // 3. Right after an indeterminate operation, the model may rule out some
-            //    operations (`Model::skip_after_unknown`): a blind overwrite (the
-            //    indeterminate one can be left out) or a commuting determinate operation
-            //    (the indeterminate one can move after it).
-            // Rule 3 depends on the last operation, so the memo key includes it.
-            let stepped =
-                if twin_unused || (after_unknown && model.skip_after_unknown(op, *outcome)) {
-                    None // Skipped (rules 1, 3).
-                } else {
-                    match model.step(&state, op, *outcome) {
-                        None => None,
-                        // `Some(None)`: the state stays as it is.
-                        Some(Cow::Borrowed(_)) => Some(None),
-                        Some(Cow::Owned(s)) if unknown && s == state => Some(None),
-                        Some(Cow::Owned(s)) => Some(Some(s)),
-                    }
-                };
-            // 4. A state some operation still to come cannot follow is a dead end.
-            let stepped = match stepped {
-                // An unchanged state passed the look-ahead when it was reached.
-                Some(None) if !unknown => Some(None),
-                Some(Some(after)) => {
-                    let reached = &after;
-                    match lookahead.admits(model, ops, group, &entries, j, reached) {
-                        Ok(()) => Some(Some(after)),
-                        Err(r) => {
-                            refused.push((j, r));
-                            None
-                        }
-                    }
-                }
-                _ => None,
-            };
-            // `None`: impossible here, or skipped (rules 1 to 4).
-            if let Some(after) = stepped {
-                // Mark it linearized in place; undone below if already explored.
-                placed.add(j, unknown);
-                let reached = after.as_ref().unwrap_or(&state);
-                let on_path =
-                    LAZY && unknown && repeats_on_path(&calls, &unknown_op, &state, reached);
-                let slot = if on_path {
-                    None
-                } else {
-                    memo.lookup(&placed, reached, unknown)
-                };
-                let explored = on_path || memo.covers(slot, &placed);
-                if !LAZY && !explored {
-                    memo.insert(&placed, reached, unknown, slot);
-                }
-                if explored {
-                    placed.remove(j, unknown);
-                } else {
-                    let before = after.map(|s| std::mem::replace(&mut state, s));
-                    calls.push(Call {
-                        entry,
-                        before,
-                        after_unknown,
-                        slot,
-                    });
-                    after_unknown = unknown;
-                    entries.lift(entry);
-                    lookahead.place(j);
-                    refused.clear();
-                    entry = entries.first();
-                    advanced = true;
-                }
-            }
-            if !advanced {
-                entry = entries.after(entry);
-            }
-        } else {
-            // A return: its operation had to be linearized by now. Backtrack.
-            let b = op_of(entry);
-            // Refused by the look-ahead, `b` itself could come next: then the history
-            // breaks at the operation that could not follow it.
-            let by = refused.iter().find(|(x, _)| *x == b).map(|(_, r)| *r);
-            let depth = calls.len() + usize::from(by.is_some());
-            if best.as_ref().is_none_or(|x| depth > x.0.len()) {
-                let mut prefix: Vec<usize> = calls.iter().map(|c| op_of(c.entry)).collect();
-                let (blocked, at) = match by {
-                    Some(r) => {
-                        prefix.push(b);
-                        let (i, outcome) = &group[b];
-                        let after = model.step(&state, ops[*i].op, *outcome);
-                        (r, after.map_or_else(|| state.clone(), Cow::into_owned))
-                    }
-                    None => (b, state.clone()),
-                };
-                best = Some((prefix, blocked, at, by.is_some()));
-            }
-            let Some(call) = calls.pop() else {
-                break;
-            };
-            let j = op_of(call.entry);
-            if LAZY {
-                // Leaving the configuration: explored now (see above). Nothing with its
-                // key was recorded since it was reached (what the search reached from it
-                // has more operations, and the same determinate ones only by adding
-                // indeterminate ones, which `repeats_on_path` stopped at this one), so
-                // the slot looked up then still holds.
-                memo.insert(&placed, &state, after_unknown, call.slot);
-            }
-            if let Some(before) = call.before {
-                state = before;
-            }
-            after_unknown = call.after_unknown;
-            placed.remove(j, unknown_op[j]);
-            entries.unlift(call.entry);
-            lookahead.unplace(j);
-            refused.clear();
-            entry = entries.after(call.entry);
-        }
-    }
-    if entries.first() == NONE || placed.dets == dets {
-        return Search::Ok;
-    }
-    let Some((prefix, blocked, st, looked_ahead)) = best else {
-        return Search::Ok;
-    };
-    // Ops whose call precedes the blocked return and which are not in the prefix were
-    // open at that point.
-    let in_prefix: std::collections::BTreeSet<usize> = prefix.iter().copied().collect();
-    let blocked_ret = ops[group[blocked].0].complete.unwrap_or(usize::MAX);
-    let pending = (0..n)
-        .filter(|j| *j != blocked && !in_prefix.contains(j))
-        .filter(|j| ops[group[*j].0].invoke < blocked_ret)
-        .take(SHOWN_PREFIX)
-        .map(|j| ops[group[j].0].summary())
-        .collect();
-    Search::Fail(KeyFailure {
-        key: String::new(),
-        prefix: prefix.iter().map(|j| ops[group[*j].0].summary()).collect(),
-        state: model.describe(&st),
-        blocked: ops[group[blocked].0].summary(),
-        looked_ahead,
-        pending,
-    })
+    twin_before
 }
