@@ -7,5 +7,5 @@ fn main() {
         .nth(1)
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/porcupine"));
-    print!("{}", check::history::bench_corpus(&dir));
+    print!("{}", check::history::bench_histories(&dir, 5));
 }

@@ -5,7 +5,9 @@
 //!   model, sets, sessions), Jepsen's formats.
 //! - [`invariants`]: properties of a finished run, one per file, as
 //!   [`protocol::Invariant`]s a system lists among its promises.
+//! - [`measure`]: the process's memory, for benchmarks.
 
 pub mod history;
 pub mod invariants;
+pub mod measure;
 pub mod models;

@@ -120,6 +120,14 @@ pub trait Model: Debug {
         None
     }
 
+    /// The state the search's memo keeps for `s`: a narrowed model ([`Model::narrow`])
+    /// may merge states that no operation of its history can tell apart, so that orders
+    /// reaching any of them are explored once. Merged states must be alike in every way
+    /// the model can be asked about. The default keeps `s` as it is.
+    fn merge<'s>(&self, s: &'s Self::State) -> Cow<'s, Self::State> {
+        Cow::Borrowed(s)
+    }
+
     /// Look-ahead, optional: whether `state` can still be followed by `later` ending with
     /// `outcome`, through operations that do not reset the state ([`Model::resets`]).
     /// False when no such sequence makes that outcome legal: a value that only grows by

@@ -252,19 +252,5 @@ impl System for PingPong {
     }
 }
 
-/// Peak resident memory of this process so far, from /proc (Linux); `None` elsewhere.
-pub fn peak_rss_bytes() -> Option<u64> {
-    proc_status_kb("VmHWM:")
-}
-
-/// Resident memory of this process now, from /proc (Linux); `None` elsewhere.
-pub fn rss_bytes() -> Option<u64> {
-    proc_status_kb("VmRSS:")
-}
-
-fn proc_status_kb(field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with(field))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
-}
+/// The process's memory: measured where the checkers measure theirs.
+pub use check::measure::{peak_rss_bytes, rss_bytes};

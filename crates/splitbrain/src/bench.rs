@@ -165,8 +165,10 @@ pub fn workload(registry: &Registry, standard: &Standard, seeds: u64, rounds: u6
     ExitCode::SUCCESS
 }
 
-/// `splitbrain bench --histories [DIR]`: the checkers' speed per corpus file and in total.
-pub fn histories(dir: &Path) -> ExitCode {
+/// `splitbrain bench --histories [DIR]`: the checkers' speed and memory per history and in
+/// total; with `write`, the adversarial set written there first. Exit 1 if a verdict
+/// contradicts one known beforehand.
+pub fn histories(dir: &Path, rounds: usize, write: Option<&Path>) -> ExitCode {
     let dir = if dir.as_os_str() == "corpus" {
         Path::new(check::history::bench::CORPUS).to_path_buf()
     } else {
@@ -176,12 +178,20 @@ pub fn histories(dir: &Path) -> ExitCode {
         eprintln!("error: {}: not a directory of histories", dir.display());
         return ExitCode::from(2);
     }
-    print!("{}", check::history::bench_corpus(&dir));
-    if let Some(rss) = bench::peak_rss_bytes() {
-        println!(
-            "peak resident memory of the process: {:.1} MB",
-            rss as f64 / 1e6
-        );
+    if let Some(out) = write {
+        match check::history::write_adversarial(out) {
+            Ok(n) => println!("wrote {n} adversarial histories to {}", out.display()),
+            Err(e) => {
+                eprintln!("error: {}: {e}", out.display());
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let report = check::history::bench_histories(&dir, rounds);
+    print!("{report}");
+    if report.contradictions() > 0 {
+        eprintln!("error: a verdict contradicts the one known beforehand");
+        return ExitCode::from(1);
     }
     ExitCode::SUCCESS
 }

@@ -91,11 +91,16 @@ enum Command {
         /// is reported, so one disturbed round on a shared machine does not skew it.
         #[arg(long, default_value_t = 5)]
         rounds: u64,
-        /// Instead, time the history checkers over a corpus of Jepsen histories (default:
-        /// `corpus`, the Porcupine histories shipped in crates/check/testdata) and a generated
-        /// 10,000-operation history.
+        /// Instead, time the history checkers, per history (median of the rounds) with
+        /// peak memory: over a corpus of Jepsen histories (default: `corpus`, the
+        /// Porcupine histories shipped in crates/check/testdata), the adversarial set, and
+        /// a generated 10,000-operation history.
         #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = "corpus")]
         histories: Option<PathBuf>,
+        /// With --histories: also write the adversarial set to this folder as kv EDN
+        /// files with their verdicts, for other checkers to read.
+        #[arg(long, value_name = "DIR", requires = "histories")]
+        write_adversarial: Option<PathBuf>,
     },
 }
 
@@ -152,12 +157,15 @@ impl Cli {
             }) => self.replay(&file, &system, seed, edn.as_deref()),
             Some(Command::Bench {
                 histories: Some(dir),
+                write_adversarial,
+                rounds,
                 ..
-            }) => bench::histories(&dir),
+            }) => bench::histories(&dir, rounds as usize, write_adversarial.as_deref()),
             Some(Command::Bench {
                 histories: None,
                 seeds,
                 rounds,
+                ..
             }) => {
                 let standard = match &self.bench {
                     Some(s) => s.clone(),

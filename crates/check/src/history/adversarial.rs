@@ -148,6 +148,17 @@ pub enum Expect {
     Either,
 }
 
+impl Expect {
+    /// As verdicts are written: `linearizable`, `not-linearizable`, or `either`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Expect::Linearizable => "linearizable",
+            Expect::NotLinearizable => "not-linearizable",
+            Expect::Either => "either",
+        }
+    }
+}
+
 /// A history per `cfg`, and what is known of its verdict.
 pub fn adversarial(cfg: &AdversarialConfig) -> (History<KvOp>, Expect) {
     let mut rng = Rng::new(cfg.seed);

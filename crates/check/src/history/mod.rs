@@ -29,7 +29,7 @@ pub mod report;
 pub mod session;
 pub mod set;
 
-pub use bench::{bench_corpus, BenchReport};
+pub use bench::{bench_histories, write_adversarial, BenchLine, BenchReport};
 pub use export::{
     parse_elle_append, to_edn_elle_append, to_edn_independent, write_edn, EdnForm, ExportError,
 };

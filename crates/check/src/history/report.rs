@@ -54,6 +54,8 @@ pub const EXIT_BAD_INPUT: i32 = 2;
 #[derive(Clone, Debug)]
 pub struct CheckReport {
     pub verdict: Verdict,
+    /// Operations checked.
+    pub ops: usize,
     /// Human-readable: what was checked and the verdict, with a counterexample if any.
     pub text: String,
 }
@@ -192,7 +194,11 @@ fn judge<O: Op, M: Model<Op = O> + Sync>(
         parsed.history.events.len(),
         model.name(),
     );
-    Ok(CheckReport { verdict, text })
+    Ok(CheckReport {
+        verdict,
+        ops: ops.len(),
+        text,
+    })
 }
 
 /// Whether any read returned nil: then absent reads as nil, not as `""`. Porcupine's kv

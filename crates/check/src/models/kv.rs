@@ -207,9 +207,11 @@ pub enum KeyState {
     Absent,
     Value(String),
     /// Some value that no read or compare-and-set of the history shows, nor any value
-    /// appends could make of it (only in a narrowed model). Which one does not matter:
-    /// no such operation can follow it, a blind overwrite leads on from it alike, and
-    /// orders of writes nobody saw all end here, so the search tries them once.
+    /// appends could make of it: what a narrowed model's memo keeps for every such
+    /// value ([`Model::merge`]). Which one does not matter: from any of them no read or
+    /// cas that succeeded can follow, appends keep it unseen and a blind overwrite leads
+    /// on alike; so orders of writes nobody saw, which all end in such values, are
+    /// explored once.
     Unseen,
 }
 
@@ -232,12 +234,16 @@ struct Narrowing {
     /// them: only appends change a value between overwrites, and they only extend it.
     seen: Vec<String>,
     /// What indeterminate writes wrote (a put's value, an append's suffix, a cas's new
-    /// value) where no seen value contains it, sorted: the search leaves them out.
-    unseen_writes: Vec<String>,
+    /// value) where no seen value contains it: the search leaves them out. By hash,
+    /// sorted, with the strings to confirm a hit (steps ask often).
+    unseen_writes: Vec<(u64, String)>,
 }
 
 /// Values scanned at most ([`KvModel::narrow`]): past it, indeterminate writes stay in.
 const SCAN_BUDGET: usize = 1 << 26;
+
+/// Longest value a narrowed step folds into [`KeyState::Unseen`] (see `KvModel::fold`).
+const FOLD_MAX: usize = 256;
 
 /// How a step leaves the state.
 enum Next {
@@ -269,14 +275,24 @@ impl KvModel {
         }
     }
 
-    /// The state holding `v`: [`KeyState::Unseen`] if narrowed and nothing can see it.
+    /// The state holding `v`.
     fn state_of(&self, v: Option<String>) -> KeyState {
         match self.norm(v) {
             None => KeyState::Absent,
-            Some(v) if self.narrowing.0.as_ref().is_some_and(|n| !n.may_see(&v)) => {
+            Some(v) => KeyState::Value(v),
+        }
+    }
+
+    /// `s`, or [`KeyState::Unseen`] if narrowed, nothing can see it and that is cheap to
+    /// tell. Folding in the step, not only in the memo ([`Model::merge`]), lets the
+    /// search treat appends to an unseen value as changing nothing; a long value is left
+    /// for the memo to merge, as telling costs a comparison per byte.
+    fn fold(&self, s: KeyState) -> KeyState {
+        match (&s, self.narrowing.0.as_ref()) {
+            (KeyState::Value(v), Some(n)) if v.len() <= FOLD_MAX && !n.may_see(v) => {
                 KeyState::Unseen
             }
-            Some(v) => KeyState::Value(v),
+            _ => s,
         }
     }
 
@@ -377,12 +393,12 @@ impl Narrowing {
             .filter(|w| !w.is_empty())
             .collect();
         let scanned = kept.iter().map(String::len).sum::<usize>() * unknown_writes.len();
-        let mut unseen_writes: Vec<String> = if failures || scanned > SCAN_BUDGET {
+        let mut unseen_writes: Vec<(u64, String)> = if failures || scanned > SCAN_BUDGET {
             Vec::new()
         } else {
             (unknown_writes.into_iter())
                 .filter(|w| !kept.iter().any(|v| v.contains(w)))
-                .map(str::to_string)
+                .map(|w| (hash(w), w.to_string()))
                 .collect()
         };
         unseen_writes.sort_unstable();
@@ -400,10 +416,22 @@ impl Narrowing {
     }
 
     fn unseen_write(&self, w: &str) -> bool {
-        self.unseen_writes
-            .binary_search_by(|x| x.as_str().cmp(w))
-            .is_ok()
+        if self.unseen_writes.is_empty() {
+            return false;
+        }
+        let h = hash(w);
+        let at = self.unseen_writes.partition_point(|x| x.0 < h);
+        (self.unseen_writes[at..].iter())
+            .take_while(|x| x.0 == h)
+            .any(|x| x.1 == w)
     }
+}
+
+/// A string's FNV-1a hash: fixed, so the same on every run.
+fn hash(w: &str) -> u64 {
+    w.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 impl Model for KvModel {
@@ -444,7 +472,7 @@ impl Model for KvModel {
         };
         Some(match next? {
             Next::Same => Cow::Borrowed(s),
-            Next::To(v) => Cow::Owned(self.state_of(v)),
+            Next::To(v) => Cow::Owned(self.fold(self.state_of(v))),
         })
     }
 
@@ -454,6 +482,14 @@ impl Model for KvModel {
             KeyState::Absent if self.missing_reads_empty => "\"\" (absent)".to_string(),
             KeyState::Absent => "absent".to_string(),
             KeyState::Unseen => "a value that no read or compare-and-set shows".to_string(),
+        }
+    }
+
+    /// Values no operation of the key's history shows are one state to the memo.
+    fn merge<'s>(&self, s: &'s KeyState) -> Cow<'s, KeyState> {
+        match (s, self.narrowing.0.as_ref()) {
+            (KeyState::Value(v), Some(n)) if !n.may_see(v) => Cow::Owned(KeyState::Unseen),
+            _ => Cow::Borrowed(s),
         }
     }
 

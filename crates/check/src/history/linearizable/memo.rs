@@ -2,6 +2,7 @@
 
 use super::search::{Bits, Placed, NONE};
 use protocol::Model;
+use std::borrow::Cow;
 use std::hash::Hash;
 use std::mem::size_of;
 
@@ -98,13 +99,23 @@ impl<S: Hash + Eq + Clone> Memo<S> {
     }
 
     /// Where this configuration's key is: `None` if no entry can have it (none has as
-    /// many determinate operations), which needs no hashing.
-    pub(super) fn lookup(&self, p: &Placed, state: &S, after_unknown: bool) -> Option<Slot> {
+    /// many determinate operations), which needs no hashing, nor the state (`state`
+    /// gives it only when asked: merging it may cost).
+    pub(super) fn lookup<'s>(
+        &self,
+        p: &Placed,
+        state: impl FnOnce() -> Cow<'s, S>,
+        after_unknown: bool,
+    ) -> Option<Slot>
+    where
+        S: 's,
+    {
         if self.with_dets[p.dets] == 0 {
             return None;
         }
-        let fp = Memo::fingerprint(p, state, after_unknown);
-        let entry = self.find(fp, p, state, after_unknown);
+        let state = state();
+        let fp = Memo::fingerprint(p, &state, after_unknown);
+        let entry = self.find(fp, p, &state, after_unknown);
         Some(Slot { fp, entry })
     }
 

@@ -50,7 +50,8 @@ pub struct LinOptions {
     pub all_keys: bool,
     /// Keys searched at once, one thread each. The verdict does not depend on it.
     pub jobs: usize,
-    /// Backtracks a key's search makes before its look-ahead starts ([`LOOKAHEAD_AFTER`];
+    /// Backtracks a key's search makes before its look-ahead starts, at least; one per
+    /// two of its operations if that is more ([`LOOKAHEAD_AFTER`]; 0: from the start;
     /// `u32::MAX`: never). Only tests and measurements change it.
     pub lookahead_after: u32,
 }

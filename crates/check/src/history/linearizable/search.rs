@@ -151,14 +151,22 @@ struct Call<S> {
 /// indeterminate operations on the path (any determinate one in between would make the
 /// determinate sets differ). Such a configuration uses a subset of the new one's
 /// indeterminate operations, so it covers the new one as in [`Memo::covers`]. `state`:
-/// the state at the end of the path.
-fn repeats_on_path<S: Eq>(calls: &[Call<S>], unknown: &[bool], state: &S, after: &S) -> bool {
+/// the state at the end of the path. States compare as the memo keeps them
+/// ([`Model::merge`]).
+fn repeats_on_path<M: Model>(
+    model: &M,
+    calls: &[Call<M::State>],
+    unknown: &[bool],
+    state: &M::State,
+    after: &M::State,
+) -> bool {
+    let after = model.merge(after);
     let mut s = state;
     for c in calls.iter().rev() {
         if !unknown[(c.entry - 1) / 2] {
             return false;
         }
-        if s == after {
+        if model.merge(s) == after {
             return true;
         }
         if let Some(b) = &c.before {
@@ -235,6 +243,17 @@ struct Searcher<'a, 'h, M: Model, const LAZY: bool> {
 /// (entries, bitsets, look-ahead, the path's own slots): an estimate on the high side.
 const BYTES_PER_OP: usize = 160;
 
+/// Backtracks before the look-ahead starts over `n` operations: `after`, or one per two
+/// operations if that is more (a search that backtracks less is doing well without it,
+/// and on long values each look costs); 0 means from the start.
+fn arm_after(after: u32, n: usize) -> u32 {
+    if after == 0 {
+        0
+    } else {
+        after.max(u32::try_from(n / 2).unwrap_or(u32::MAX))
+    }
+}
+
 fn is_call(node: usize) -> bool {
     node % 2 == 1
 }
@@ -272,7 +291,7 @@ impl<'a, 'h, M: Model, const LAZY: bool> Searcher<'a, 'h, M, LAZY> {
             calls: Vec::with_capacity(n),
             after_unknown: false,
             state: model.init(),
-            lookahead: Lookahead::new(model, ops, group, lookahead_after),
+            lookahead: Lookahead::new(model, ops, group, arm_after(lookahead_after, n)),
             refused: Vec::new(),
             best: None,
             steps: 0,
@@ -389,17 +408,20 @@ impl<'a, 'h, M: Model, const LAZY: bool> Searcher<'a, 'h, M, LAZY> {
         // Mark it linearized in place; undone below if already explored.
         self.placed.add(j, unknown);
         let reached = after.as_ref().unwrap_or(&self.state);
+        let (model, calls, unknown_op) = (self.model, &self.calls, &self.unknown_op);
         let on_path =
-            LAZY && unknown && repeats_on_path(&self.calls, &self.unknown_op, &self.state, reached);
+            LAZY && unknown && repeats_on_path(model, calls, unknown_op, &self.state, reached);
+        // What the memo keeps of the state (see `Model::merge`): merged only if looked up.
+        let kept = || model.merge(reached);
         let slot = if on_path {
             None
         } else {
-            self.memo.lookup(&self.placed, reached, unknown)
+            self.memo.lookup(&self.placed, kept, unknown)
         };
         let explored = on_path || self.memo.covers(slot, &self.placed);
         if !LAZY && !explored {
             self.memo
-                .insert(&self.placed, reached, unknown, slot, self.model);
+                .insert(&self.placed, &kept(), unknown, slot, model);
         }
         if explored {
             self.placed.remove(j, unknown);
@@ -433,9 +455,14 @@ impl<'a, 'h, M: Model, const LAZY: bool> Searcher<'a, 'h, M, LAZY> {
             // more operations, and the same determinate ones only by adding
             // indeterminate ones, which `repeats_on_path` stopped at this one), so the
             // slot looked up then still holds.
-            let (placed, state) = (&self.placed, &self.state);
-            self.memo
-                .insert(placed, state, self.after_unknown, call.slot, self.model);
+            let kept = self.model.merge(&self.state);
+            (self.memo).insert(
+                &self.placed,
+                &kept,
+                self.after_unknown,
+                call.slot,
+                self.model,
+            );
         }
         if let Some(before) = call.before {
             self.path_bytes -= self.model.heap_bytes(&before);
