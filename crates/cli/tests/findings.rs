@@ -23,7 +23,15 @@ fn replay(scenario: &str, system: &str, seed: u64) -> (RunReport, String) {
     let sc = load(scenario);
     let registry = builtins();
     let report = registry
-        .run(system, &sc, seed, &RunOptions { replay: true })
+        .run(
+            system,
+            &sc,
+            seed,
+            &RunOptions {
+                replay: true,
+                ..RunOptions::default()
+            },
+        )
         .unwrap_or_else(|e| panic!("{e}"));
     (report, registry.reproduce(&sc, system, seed))
 }
@@ -306,6 +314,37 @@ fn raft_with_local_reads_is_caught_by_the_linearizability_checker() {
         "default raft fails seed {seed}: {:?}",
         good.violations
     );
+}
+
+/// A run whose history is not linearizable is decided, never left undecided, within a
+/// small search bound: the judge's search holds at most 4 MiB (the default is 256 MiB),
+/// over every seed of the scenario, and it finds the stale reads on some. The time bound
+/// is only a guard; what bounds the search here is its memory.
+#[test]
+fn a_broken_raft_is_judged_within_a_small_search_bound() {
+    let sc = load("partition-minority-leader.toml");
+    let registry = builtins();
+    let mut broken = sc.clone();
+    broken.params.insert(
+        "raft".into(),
+        splitbrain::Params::new().with("reads", "local"),
+    );
+    let opts = RunOptions {
+        budget: splitbrain::Budget {
+            time: std::time::Duration::from_secs(30),
+            memory: 4 << 20,
+        },
+        ..RunOptions::default()
+    };
+    let mut caught = 0;
+    for seed in 1..=sc.seeds {
+        let r = registry
+            .run("raft", &broken, seed, &opts)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(r.undecided.is_empty(), "seed {seed}: {:?}", r.undecided);
+        caught += usize::from(r.violated().contains(&InvariantId::LINEARIZABILITY));
+    }
+    assert!(caught > 0, "no seed of {} caught the stale reads", sc.seeds);
 }
 
 /// Quorum-kv (seed 04): `read_your_writes` reads `pendingWrites`, which nothing fills, so

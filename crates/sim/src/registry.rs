@@ -5,7 +5,7 @@
 //! Runs through the registry are erased to a [`RunReport`]; a test that knows its system
 //! uses [`crate::run::run`] and keeps the typed history and states.
 
-use crate::judge::{judge, DEFAULT_BUDGET};
+use crate::judge::judge;
 use crate::run::{prepare, simulate, Prepared, RunError, RunOptions};
 use crate::trace::{Mark, Stats};
 use protocol::{Fnv, History, InvariantId, NodeId, Op, System, Undecided, Violation};
@@ -132,7 +132,7 @@ impl<S: System> Entry for Typed<S> {
 pub trait PreparedRun {
     fn system(&self) -> &'static str;
     fn scenario(&self) -> &Scenario;
-    /// Simulates `seed` and judges it within the default budget.
+    /// Simulates `seed` and judges it within `opts.budget`.
     fn run(&self, seed: u64, opts: &RunOptions) -> RunReport;
 }
 
@@ -147,7 +147,7 @@ impl<S: System> PreparedRun for Prepared<S> {
 
     fn run(&self, seed: u64, opts: &RunOptions) -> RunReport {
         let o = simulate(self, seed, opts);
-        let j = judge(self, &o, DEFAULT_BUDGET);
+        let j = judge(self, &o, opts.budget);
         RunReport {
             system: S::NAME,
             seed,

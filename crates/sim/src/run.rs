@@ -8,7 +8,7 @@ use crate::judge::{judge, Judgement, DEFAULT_BUDGET};
 use crate::nemesis::Nemesis;
 use crate::world::{Shared, Simulation, World};
 use madsim::runtime::{Handle, Runtime};
-use protocol::{History, ParamError, Params, Promises, Shape, System, WorkloadSpec};
+use protocol::{Budget, History, ParamError, Params, Promises, Shape, System, WorkloadSpec};
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
 use scenario::{Action, Scenario};
@@ -16,10 +16,21 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct RunOptions {
     /// Keep a readable line per event (replay); slower.
     pub replay: bool,
+    /// What the judge's checkers may spend ([`DEFAULT_BUDGET`] by default).
+    pub budget: Budget,
+}
+
+impl Default for RunOptions {
+    fn default() -> RunOptions {
+        RunOptions {
+            replay: false,
+            budget: DEFAULT_BUDGET,
+        }
+    }
 }
 
 /// A named stream of the run's randomness: one seed derives everything.
@@ -151,10 +162,10 @@ pub struct Run<S: System> {
     pub judgement: Judgement,
 }
 
-/// Simulates `p` with `seed` and judges the result within the default budget.
+/// Simulates `p` with `seed` and judges the result within `opts.budget`.
 pub fn run<S: System>(p: &Prepared<S>, seed: u64, opts: &RunOptions) -> Run<S> {
     let simulation = simulate(p, seed, opts);
-    let judgement = judge(p, &simulation, DEFAULT_BUDGET);
+    let judgement = judge(p, &simulation, opts.budget);
     Run {
         simulation,
         judgement,

@@ -240,7 +240,10 @@ impl Cli {
             Ok(sc) => sc,
             Err(code) => return code,
         };
-        let opts = RunOptions { replay: true };
+        let opts = RunOptions {
+            replay: true,
+            ..RunOptions::default()
+        };
         let report = match self.registry.run(system, &sc, seed, &opts) {
             Ok(r) => r,
             Err(e) => return bad_input(e),

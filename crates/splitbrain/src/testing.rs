@@ -137,7 +137,16 @@ impl<S: System> Test<S> {
         if let [seed] = summary.seeds[..] {
             if std::env::var(SEED_VAR).is_ok() {
                 // Replaying one seed: the readable log, to read beside the verdict.
-                for line in prepared.run(seed, &RunOptions { replay: true }).log {
+                for line in prepared
+                    .run(
+                        seed,
+                        &RunOptions {
+                            replay: true,
+                            ..RunOptions::default()
+                        },
+                    )
+                    .log
+                {
                     println!("{line}");
                 }
             }

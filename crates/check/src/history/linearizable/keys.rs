@@ -8,7 +8,7 @@
 use super::search::{search, Answer, Bound};
 use super::{Deadline, Group, Limit, LinOptions, Out};
 use crate::history::ops::Operation;
-use protocol::{Ended, Model};
+use protocol::{Ended, Model, Outcome};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
@@ -146,7 +146,7 @@ fn work<M: Model, const LAZY: bool>(
         };
         let mut steps = 0;
         let answer = search_key::<M, LAZY>(shared, k, &bound, &mut steps);
-        if matches!(answer, Answer::Fail(_)) {
+        if matches!(answer, Answer::Fail(..)) {
             first.fetch_min(k, Ordering::Relaxed);
         }
         out.push((k, KeyAnswer { answer, steps }));
@@ -164,5 +164,30 @@ fn search_key<M: Model, const LAZY: bool>(
     let view: Vec<Ended<M::Op>> = group.iter().map(|(i, o)| (ops[*i].op, *o)).collect();
     let narrowed = shared.model.narrow(&view);
     let model = narrowed.as_ref().unwrap_or(shared.model);
-    search::<M, LAZY>(model, ops, group, bound, steps)
+    match search::<M, LAZY>(model, ops, group, bound, steps) {
+        // A narrowed model may describe the state as one of many it merged: say which.
+        Answer::Fail(mut f, path) if narrowed.is_some() => {
+            if let Some(state) = describe_path(shared.model, ops, group, &path) {
+                f.state = state;
+            }
+            Answer::Fail(f, path)
+        }
+        a => a,
+    }
+}
+
+/// The state after the operations at `path` (places in `group`), as `model` describes
+/// it; `None` if `model` refuses that order.
+fn describe_path<M: Model>(
+    model: &M,
+    ops: &[Operation<M::Op>],
+    group: &[(usize, Outcome<Out<M>>)],
+    path: &[usize],
+) -> Option<String> {
+    let mut s = model.init();
+    for &j in path {
+        let (i, outcome) = &group[j];
+        s = model.step(&s, ops[*i].op, *outcome)?.into_owned();
+    }
+    Some(model.describe(&s))
 }

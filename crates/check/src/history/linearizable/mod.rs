@@ -277,7 +277,7 @@ fn check_with<M: Model + Sync, const LAZY: bool>(
                     limit = l;
                 }
             }
-            Answer::Fail(mut f) => {
+            Answer::Fail(mut f, _) => {
                 f.key = key.to_string();
                 failures.push(f);
             }

@@ -14,7 +14,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// What the search over one object found.
 pub(super) enum Answer {
     Linearizable,
-    Fail(KeyFailure),
+    /// Not linearizable: why, and the deepest order found (places in the group), to
+    /// describe its state again with a model that was not narrowed.
+    Fail(KeyFailure, Vec<usize>),
     /// It reached a bound first.
     OutOf(Limit),
     /// An earlier object was found not linearizable, and no more was asked.
@@ -523,14 +525,15 @@ impl<'a, 'h, M: Model, const LAZY: bool> Searcher<'a, 'h, M, LAZY> {
             .take(SHOWN_PREFIX)
             .map(summary)
             .collect();
-        Answer::Fail(KeyFailure {
+        let failure = KeyFailure {
             key: String::new(),
             prefix: best.prefix.iter().map(|j| summary(*j)).collect(),
             state: self.model.describe(&best.state),
             blocked: summary(best.blocked),
             looked_ahead: best.looked_ahead,
             pending,
-        })
+        };
+        Answer::Fail(failure, best.prefix)
     }
 }
 
