@@ -128,3 +128,71 @@ fn check_history_exit_codes_follow_the_verdict() {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("Longest linearizable prefix"), "{out}");
 }
+
+#[test]
+fn check_history_takes_its_bounds_from_flags() {
+    let file = "crates/check/testdata/porcupine/kv/c10-bad.txt";
+    // Every key asked for: more than one fails in this history.
+    let (code, all, _) = splitbrain(&["check-history", file, "--model", "kv", "--all-keys"]);
+    assert_eq!(code, 1, "{all}");
+    let (code, first, _) = splitbrain(&["check-history", file, "--model", "kv", "--jobs", "2"]);
+    assert_eq!(code, 1, "{first}");
+    let failing = |out: &str| out.matches("is not linearizable").count();
+    assert_eq!(failing(&first), 1, "{first}");
+    assert!(failing(&all) > 1, "{all}");
+    // A memory bound no search fits in: unknown, exit 3, naming the bound.
+    let (code, out, _) =
+        splitbrain(&["check-history", file, "--model", "kv", "--max-memory", "1K"]);
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("memory bound reached"), "{out}");
+    let (code, _, err) = splitbrain(&[
+        "check-history",
+        file,
+        "--model",
+        "kv",
+        "--max-memory",
+        "lots",
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("expected bytes, or a number with K, M or G"),
+        "{err}"
+    );
+}
+
+#[test]
+fn replay_writes_the_history_in_the_edn_form_asked_for() {
+    let out = std::env::temp_dir().join(format!("splitbrain-cli-{}.edn", std::process::id()));
+    let out_s = out.to_string_lossy().into_owned();
+    // A get/put workload: Knossos' independent tuples, read back by check-history.
+    let replay = |scenario: &str, form: &str| {
+        splitbrain(&[
+            "replay",
+            scenario,
+            "--system",
+            "raft",
+            "--seed",
+            "1",
+            "--edn",
+            &out_s,
+            "--edn-form",
+            form,
+        ])
+    };
+    let (code, stdout, err) = replay("sim-scenarios/quorum-read-repair.toml", "independent");
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("independent form"), "{stdout}");
+    let text = std::fs::read_to_string(&out).expect("written");
+    assert!(
+        text.contains(":value [\"k"),
+        "{}",
+        &text[..200.min(text.len())]
+    );
+    let (code, checked, _) = splitbrain(&["check-history", &out_s, "--model", "cas-register"]);
+    assert_eq!(code, 0, "{checked}");
+    // Appends are no register operations: refused, with what would do.
+    let (code, _, err) = replay("sim-scenarios/master-crash.toml", "independent");
+    assert_eq!(code, 2);
+    assert!(err.contains("not a register operation"), "{err}");
+    let _ = std::fs::remove_file(&out);
+}

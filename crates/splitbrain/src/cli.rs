@@ -56,6 +56,11 @@ enum Command {
         /// Also write the run's client history as Jepsen EDN to this file.
         #[arg(long, value_name = "FILE")]
         edn: Option<PathBuf>,
+        /// The EDN's form: `kv` (Porcupine's kv maps, any operations), `independent`
+        /// (jepsen.independent `[k v]` tuples, for Knossos) or `elle-append` (Elle
+        /// list-append transactions); the last two for kv histories.
+        #[arg(long, default_value = "kv", requires = "edn")]
+        edn_form: check::history::EdnForm,
     },
     /// Every scenario in a folder, every system: the verdict matrix (the default command).
     Sweep {
@@ -154,7 +159,11 @@ impl Cli {
                 system,
                 seed,
                 edn,
-            }) => self.replay(&file, &system, seed, edn.as_deref()),
+                edn_form,
+            }) => {
+                let edn = edn.as_deref().map(|path| (path, edn_form));
+                self.replay(&file, &system, seed, edn)
+            }
             Some(Command::Bench {
                 histories: Some(dir),
                 write_adversarial,
@@ -235,7 +244,13 @@ impl Cli {
         exit(results.iter().all(|r| r.as_expected()))
     }
 
-    fn replay(&self, file: &Path, system: &str, seed: u64, edn: Option<&Path>) -> ExitCode {
+    fn replay(
+        &self,
+        file: &Path,
+        system: &str,
+        seed: u64,
+        edn: Option<(&Path, check::history::EdnForm)>,
+    ) -> ExitCode {
         let sc = match self.load(file) {
             Ok(sc) => sc,
             Err(code) => return code,
@@ -251,12 +266,16 @@ impl Cli {
         for line in &report.log {
             println!("{line}");
         }
-        if let Some(out) = edn {
-            if let Err(e) = std::fs::write(out, report.history.to_edn()) {
+        if let Some((out, form)) = edn {
+            let text = match edn_text(report.history.as_ref(), form) {
+                Ok(t) => t,
+                Err(e) => return bad_input(e),
+            };
+            if let Err(e) = std::fs::write(out, text) {
                 return bad_input(format!("{}: cannot write the history: {e}", out.display()));
             }
             println!(
-                "history: {} events written to {} (Jepsen EDN)",
+                "history: {} events written to {} (Jepsen EDN, {form} form)",
                 report.history.events(),
                 out.display()
             );
@@ -347,6 +366,25 @@ fn exit(as_expected: bool) -> ExitCode {
 fn bad_input(message: impl std::fmt::Display) -> ExitCode {
     eprintln!("error: {message}");
     ExitCode::from(2)
+}
+
+/// `history` as EDN in `form`: any history in the kv form; the others need kv operations.
+fn edn_text(
+    history: &dyn sim::RecordedHistory,
+    form: check::history::EdnForm,
+) -> Result<String, String> {
+    use check::history::{write_edn, EdnForm, History};
+    use check::models::kv::KvOp;
+    if form == EdnForm::Kv {
+        return Ok(history.to_edn());
+    }
+    let Some(kv) = history.as_any().downcast_ref::<History<KvOp>>() else {
+        return Err(format!(
+            "the {form} form writes kv histories (get, put, append, cas); this system's \
+             operations are others: use --edn-form kv"
+        ));
+    };
+    write_edn(kv, form).map_err(|e| format!("cannot write the {form} form: {e}"))
 }
 
 /// A size in bytes: digits, then optionally K, M or G (binary units).

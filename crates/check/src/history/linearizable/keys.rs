@@ -11,7 +11,6 @@ use crate::history::ops::Operation;
 use protocol::{Ended, Model, Outcome};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
-use std::time::Instant;
 
 /// One key's answer and the search steps it took.
 pub(super) struct KeyAnswer {
@@ -25,8 +24,8 @@ struct Shared<'a, 'h, M: Model> {
     ops: &'a [Operation<'h, M::Op>],
     groups: &'a [(&'h str, Group<'h, Out<M>>)],
     opts: &'a LinOptions,
-    /// When the whole check's budget ends; `None`: it never does.
-    end: Option<Instant>,
+    /// When the whole check's budget ends.
+    end: Deadline,
     /// The first key (by place) found not linearizable so far, or `usize::MAX`.
     first_failure: AtomicUsize,
 }
@@ -44,7 +43,7 @@ pub(super) fn check_keys<M: Model + Sync, const LAZY: bool>(
         ops,
         groups,
         opts,
-        end: Deadline::now().checked_add(opts.budget),
+        end: Deadline::after(opts.budget),
         first_failure: AtomicUsize::new(usize::MAX),
     };
     let mut answers: Vec<Option<KeyAnswer>> = (0..groups.len()).map(|_| None).collect();
@@ -76,19 +75,14 @@ fn is_timeout(a: &Answer) -> bool {
 
 impl<M: Model> Shared<'_, '_, M> {
     fn expired(&self) -> bool {
-        self.end.is_some_and(|end| Deadline::now() >= end)
+        self.end.expired()
     }
 
     /// The deadline for a key started now, with `left` keys (it included) still to start
     /// on `workers` threads: an equal share of the time left.
     fn deadline(&self, left: usize, workers: usize) -> Deadline {
-        let Some(end) = self.end else {
-            return Deadline::never();
-        };
-        let now = Deadline::now();
-        let rest = end.saturating_duration_since(now);
-        let turns = left.div_ceil(workers).max(1) as u32;
-        Deadline::at(now + rest / turns)
+        let turns = u32::try_from(left.div_ceil(workers)).unwrap_or(u32::MAX);
+        self.end.share(turns)
     }
 }
 

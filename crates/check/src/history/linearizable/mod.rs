@@ -217,12 +217,23 @@ impl Deadline {
         std::time::Instant::now()
     }
 
-    pub(crate) fn at(end: std::time::Instant) -> Deadline {
-        Deadline { end: Some(end) }
+    /// `budget` from now (never, if that is past the clock's range).
+    pub(crate) fn after(budget: Duration) -> Deadline {
+        Deadline {
+            end: Deadline::now().checked_add(budget),
+        }
     }
 
-    pub(crate) fn never() -> Deadline {
-        Deadline { end: None }
+    /// A `1 / turns` share of the time left before this deadline, from now.
+    pub(crate) fn share(&self, turns: u32) -> Deadline {
+        let Some(end) = self.end else {
+            return Deadline { end: None };
+        };
+        let now = Deadline::now();
+        let rest = end.saturating_duration_since(now);
+        Deadline {
+            end: Some(now + rest / turns.max(1)),
+        }
     }
 
     pub(crate) fn expired(&self) -> bool {
