@@ -285,19 +285,25 @@ fn fragment_failover_returning_master_overlaps_the_promoted_nodes() {
     assert!(time_ms(n2[0]) < t && time_ms(n3[0]) < t && t < time_ms(demoted[0]));
 }
 
+/// A scenario, and the same with raft's reads served locally (a deliberate mutation).
+fn with_local_reads(scenario: &str) -> (splitbrain::Scenario, splitbrain::Scenario) {
+    let sc = load(scenario);
+    let mut broken = sc.clone();
+    broken.params.insert(
+        "raft".into(),
+        splitbrain::Params::new().with("reads", "local"),
+    );
+    (sc, broken)
+}
+
 /// The harness catches a broken Raft: with `reads = "local"` (every node answers reads
 /// from its own state, no read index) a leader stranded in a minority, or a lagging
 /// follower, serves stale reads, and the linearizability checker must say so on a seed
 /// where the default Raft passes.
 #[test]
 fn raft_with_local_reads_is_caught_by_the_linearizability_checker() {
-    let sc = load("partition-minority-leader.toml");
+    let (sc, broken) = with_local_reads("partition-minority-leader.toml");
     let registry = builtins();
-    let mut broken = sc.clone();
-    broken.params.insert(
-        "raft".into(),
-        splitbrain::Params::new().with("reads", "local"),
-    );
     let opts = RunOptions::default();
     let caught = (1..=sc.seeds).find(|&seed| {
         let r = registry
@@ -322,13 +328,8 @@ fn raft_with_local_reads_is_caught_by_the_linearizability_checker() {
 /// is only a guard; what bounds the search here is its memory.
 #[test]
 fn a_broken_raft_is_judged_within_a_small_search_bound() {
-    let sc = load("partition-minority-leader.toml");
+    let (sc, broken) = with_local_reads("partition-minority-leader.toml");
     let registry = builtins();
-    let mut broken = sc.clone();
-    broken.params.insert(
-        "raft".into(),
-        splitbrain::Params::new().with("reads", "local"),
-    );
     let opts = RunOptions {
         budget: splitbrain::Budget {
             time: std::time::Duration::from_secs(30),

@@ -393,7 +393,7 @@ pub fn parse_jepsen_log(text: &str) -> Result<Parsed<KvOp>, InputError> {
         // Per the corpus README, an operation that failed by timing out is indeterminate.
         let timed_out =
             matches!(&value, Some(Edn::Keyword(k)) if k == "timed-out") || error == ":timed-out";
-        if kind == EventKind::Fail && timed_out {
+        if kind == EventKind::Fail && (timed_out || observed_nothing(error)) {
             kind = EventKind::Info;
         }
         b.push(Raw {
@@ -414,6 +414,19 @@ pub fn parse_jepsen_log(text: &str) -> Result<Parsed<KvOp>, InputError> {
         ));
     }
     Ok(b.finish(Format::JepsenLog))
+}
+
+/// Whether a `:fail`'s error says the operation observed nothing: a Maelstrom error
+/// `[code "text"]` other than 20 (key does not exist) and 22 (precondition failed), such
+/// as 11 (temporarily unavailable). A failed cas in a log is otherwise read as a compare
+/// that did not match (etcd's convention, see `report`), which such a failure is not; read
+/// as `:info` it constrains nothing it should not (it may have happened, though it did
+/// not), so it can never raise a false violation.
+fn observed_nothing(error: &str) -> bool {
+    let Ok((Edn::Vector(items), _)) = edn::parse_prefix(error) else {
+        return false;
+    };
+    matches!(items.first(), Some(Edn::Int(code)) if *code != 20 && *code != 22)
 }
 
 fn cas_pair(v: &Edn, line: usize) -> Result<(Option<String>, String), InputError> {
@@ -1043,6 +1056,27 @@ mod tests {
                 value: Some("a b".into()),
                 version: None
             })
+        );
+    }
+
+    #[test]
+    fn maelstrom_failures_that_observed_nothing_constrain_nothing() {
+        // 22: the compare did not match (a mismatch, as etcd's logs mean it); 11: the
+        // node was unavailable, nothing was compared.
+        let text = "INFO  jepsen.util - 0\t:invoke\t:cas\t[1 2]\n\
+                    INFO  jepsen.util - 0\t:fail\t:cas\t[1 2]\t[22 \"precondition failed\"]\n\
+                    INFO  jepsen.util - 1\t:invoke\t:cas\t[1 2]\n\
+                    INFO  jepsen.util - 1\t:fail\t:cas\t[1 2]\t[11 \"temporarily unavailable\"]\n";
+        let p = parse_kv(text).unwrap();
+        let kinds: Vec<EventKind> = p.history.events.iter().map(|e| e.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                EventKind::Invoke,
+                EventKind::Fail,
+                EventKind::Invoke,
+                EventKind::Info
+            ]
         );
     }
 
