@@ -393,7 +393,7 @@ pub fn parse_jepsen_log(text: &str) -> Result<Parsed<KvOp>, InputError> {
         // Per the corpus README, an operation that failed by timing out is indeterminate.
         let timed_out =
             matches!(&value, Some(Edn::Keyword(k)) if k == "timed-out") || error == ":timed-out";
-        if kind == EventKind::Fail && (timed_out || observed_nothing(error)) {
+        if kind == EventKind::Fail && (timed_out || (f == "cas" && observed_nothing(error))) {
             kind = EventKind::Info;
         }
         b.push(Raw {
@@ -416,7 +416,7 @@ pub fn parse_jepsen_log(text: &str) -> Result<Parsed<KvOp>, InputError> {
     Ok(b.finish(Format::JepsenLog))
 }
 
-/// Whether a `:fail`'s error says the operation observed nothing: a Maelstrom error
+/// Whether a failed cas's error says it observed nothing: a Maelstrom error
 /// `[code "text"]` other than 20 (key does not exist) and 22 (precondition failed), such
 /// as 11 (temporarily unavailable). A failed cas in a log is otherwise read as a compare
 /// that did not match (etcd's convention, see `report`), which such a failure is not; read
