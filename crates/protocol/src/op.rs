@@ -77,9 +77,14 @@ pub enum ClientError {
     /// as `fail`; a model may still read it as an observation (see
     /// [`crate::Model::fail_observes`]).
     CasMismatch,
-    /// Definitely not applied, for a reason the system states (e.g. quorum unreachable
-    /// before anything was written).
+    /// Definitely not applied: the operation itself was refused (an absent key, a lock
+    /// held by another, an operation the system does not offer). An answer: a liveness
+    /// phase counts it as served.
     Rejected(String),
+    /// Definitely not applied: the system cannot serve it now (no coordinator, no
+    /// quorum before anything was written, too much in flight). A liveness phase counts
+    /// it as not served.
+    Unavailable(String),
     /// Outcome unknown: the node may or may not have applied it (e.g. a write applied
     /// locally whose replication quorum was not reached). Recorded as `info`.
     Indeterminate(String),
@@ -92,6 +97,7 @@ impl Display for ClientError {
             ClientError::NotLeader { hint: None } => f.write_str("not leader"),
             ClientError::CasMismatch => f.write_str("cas mismatch"),
             ClientError::Rejected(why) => write!(f, "rejected: {why}"),
+            ClientError::Unavailable(why) => write!(f, "unavailable: {why}"),
             ClientError::Indeterminate(why) => write!(f, "indeterminate: {why}"),
         }
     }

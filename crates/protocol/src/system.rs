@@ -137,6 +137,9 @@ impl InvariantId {
     pub const REPLICA_CONSISTENCY: InvariantId = InvariantId("replica-consistency");
     /// A node's own assertion failed: the run stopped there.
     pub const PANIC: InvariantId = InvariantId("panic");
+    /// After the faults are healed and the system has had time to recover, it serves
+    /// every client operation (a scenario's liveness phase).
+    pub const LIVENESS: InvariantId = InvariantId("liveness");
 
     /// Every invariant the harness and the shared checkers report.
     pub const BUILTIN: &'static [InvariantId] = &[
@@ -148,6 +151,7 @@ impl InvariantId {
         InvariantId::SESSION,
         InvariantId::REPLICA_CONSISTENCY,
         InvariantId::PANIC,
+        InvariantId::LIVENESS,
     ];
 
     pub fn name(self) -> &'static str {

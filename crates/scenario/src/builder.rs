@@ -21,6 +21,7 @@ pub struct ScenarioBuilder {
     systems: Vec<String>,
     nodes: u32,
     duration: Duration,
+    liveness: Option<Duration>,
     quiesce: Option<Duration>,
     seeds: Option<u64>,
     pinned_seed: Option<u64>,
@@ -65,6 +66,7 @@ impl ScenarioBuilder {
             systems: Vec::new(),
             nodes,
             duration,
+            liveness: None,
             quiesce: None,
             seeds: None,
             pinned_seed: None,
@@ -90,6 +92,12 @@ impl ScenarioBuilder {
         self.expect
             .entry(system.to_string())
             .or_insert_with(|| quoted("pass"));
+        self
+    }
+
+    /// A liveness phase of `d` after the faults (see [`crate::Scenario::liveness`]).
+    pub fn liveness(mut self, d: Duration) -> Self {
+        self.liveness = Some(d);
         self
     }
 
@@ -227,6 +235,9 @@ impl ScenarioBuilder {
         let _ = writeln!(t, "systems = [{}]", systems.join(", "));
         let _ = writeln!(t, "nodes = {}", self.nodes);
         let _ = writeln!(t, "duration = {}", dur(self.duration));
+        if let Some(l) = self.liveness {
+            let _ = writeln!(t, "liveness = {}", dur(l));
+        }
         if let Some(q) = self.quiesce {
             let _ = writeln!(t, "quiesce = {}", dur(q));
         }

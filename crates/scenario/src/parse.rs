@@ -47,6 +47,7 @@ struct RawScenario {
     systems: Spanned<Vec<Spanned<String>>>,
     nodes: Spanned<u32>,
     duration: Spanned<String>,
+    liveness: Option<Spanned<String>>,
     quiesce: Option<Spanned<String>>,
     seeds: Option<Spanned<u64>>,
     pinned_seed: Option<u64>,
@@ -292,6 +293,15 @@ fn validate(cx: &Ctx<'_>, raw: RawScenario, catalog: &Catalog) -> Result<Scenari
             "expected a duration above zero",
         ));
     }
+    let liveness = match &raw.liveness {
+        Some(l) => match cx.duration(l, "liveness")? {
+            d if d.is_zero() => {
+                return Err(cx.err(l.span(), "liveness", "expected a duration above zero"))
+            }
+            d => Some(d),
+        },
+        None => None,
+    };
     let quiesce = match &raw.quiesce {
         Some(q) => cx.duration(q, "quiesce")?,
         None => core::time::Duration::from_secs(10),
@@ -424,6 +434,7 @@ fn validate(cx: &Ctx<'_>, raw: RawScenario, catalog: &Catalog) -> Result<Scenari
         systems,
         nodes,
         duration,
+        liveness,
         quiesce,
         seeds,
         pinned_seed: raw.pinned_seed.unwrap_or(1),

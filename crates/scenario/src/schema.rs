@@ -18,8 +18,14 @@ pub struct Scenario {
     pub nodes: u32,
     /// How long clients and faults run.
     pub duration: Duration,
-    /// After `duration`: faults are healed, crashed nodes restarted, clients stopped, and
-    /// the cluster runs this long before final states are judged.
+    /// With a liveness phase: after `duration` (the faults), everything is healed,
+    /// restarted and resumed while clients keep going this long, and the system must
+    /// serve again. Every operation invoked in the phase's second half (the first is the
+    /// system's to recover in) must be served: `ok`, or a compare that did not match.
+    pub liveness: Option<Duration>,
+    /// After `duration` (and the liveness phase): faults are healed, crashed nodes
+    /// restarted, clients stopped, and the cluster runs this long before final states are
+    /// judged.
     pub quiesce: Duration,
     pub seeds: u64,
     /// The seed whose timeline the snapshot shows.

@@ -89,7 +89,7 @@ const CASES: &[(&str, &str, usize, &str, &str)] = &[
     ),
     (
         "raft = \"pass\"",
-        "raft = \"pass\"\n[sometimes]\nraft = [\"liveness\"]",
+        "raft = \"pass\"\n[sometimes]\nraft = [\"eventual-progress\"]",
         15,
         "sometimes.raft",
         "expected \"pass\" or invariant names",

@@ -24,6 +24,8 @@ pub struct Client<W: Workload> {
     rng: ChaCha8Rng,
     /// The next tick: ticks fall every `interval_ns` from a per-client phase.
     next_tick_ns: u64,
+    /// Whether operations invoked in the liveness window were served.
+    pub service: Service,
 }
 
 struct Outstanding<O> {
@@ -31,7 +33,43 @@ struct Outstanding<O> {
     op: O,
     target: usize,
     redirects: u32,
+    invoked_ns: u64,
     deadline_ns: u64,
+}
+
+/// Whether one client's operations invoked in a window (the second half of a liveness
+/// phase) were served: answered `ok`, or refused for what they asked (a compare that did
+/// not match, an absent key: answers about the data). Not served: unavailable,
+/// redirected past the bound, indeterminate, timed out, or never answered.
+#[derive(Clone, Debug, Default)]
+pub struct Service {
+    /// The window (simulated ns); empty without a liveness phase.
+    pub from_ns: u64,
+    pub until_ns: u64,
+    pub invoked: u64,
+    pub unserved: u64,
+    /// The first operation not served: when it was invoked, and what happened.
+    pub first_unserved: Option<(u64, String)>,
+}
+
+impl Service {
+    fn counts(&self, invoked_ns: u64) -> bool {
+        (self.from_ns..self.until_ns).contains(&invoked_ns)
+    }
+
+    /// An operation invoked at `invoked_ns` ended: `served`, or not as `what` says.
+    fn ended(&mut self, invoked_ns: u64, served: bool, what: impl FnOnce() -> String) {
+        if !self.counts(invoked_ns) {
+            return;
+        }
+        self.invoked += 1;
+        if !served {
+            self.unserved += 1;
+            if self.first_unserved.is_none() {
+                self.first_unserved = Some((invoked_ns, what()));
+            }
+        }
+    }
 }
 
 /// A request for the world to send: `op` as `req` to node `target`.
@@ -64,6 +102,23 @@ impl<W: Workload> Client<W> {
             leader_guess: None,
             rng,
             next_tick_ns: 0,
+            service: Service::default(),
+        }
+    }
+
+    /// Counts whether operations invoked from `from_ns` until `until_ns` are served.
+    pub fn watch_service(&mut self, from_ns: u64, until_ns: u64) {
+        self.service.from_ns = from_ns;
+        self.service.until_ns = until_ns;
+    }
+
+    /// The run ended: an operation still in flight that the window counts was never
+    /// served.
+    pub fn close_service(&mut self) {
+        if let Some(o) = &self.outstanding {
+            let (process, op) = (self.process, &o.op);
+            let what = || format!("process {process}: {op} got no answer by the run's end");
+            self.service.ended(o.invoked_ns, false, what);
         }
     }
 
@@ -125,6 +180,7 @@ impl<W: Workload> Client<W> {
             op: op.clone(),
             target,
             redirects: 0,
+            invoked_ns: now_ns,
             deadline_ns: now_ns + self.timeout_ns,
         });
         Request { req, op, target }
@@ -146,6 +202,11 @@ impl<W: Workload> Client<W> {
         let out = match &self.outstanding {
             Some(o) if o.req == req => o,
             _ => return None, // late reply to an attempt already abandoned
+        };
+        // The error, if the system did not serve the operation (see `Service`).
+        let unserved = match &result {
+            Ok(_) | Err(ClientError::CasMismatch | ClientError::Rejected(_)) => None,
+            Err(e) => Some(e.to_string()),
         };
         let (kind, output) = match result {
             Ok(output) => {
@@ -179,12 +240,12 @@ impl<W: Workload> Client<W> {
                 self.leader_guess = None;
                 (EventKind::Fail, None)
             }
-            Err(ClientError::CasMismatch) | Err(ClientError::Rejected(_)) => {
-                (EventKind::Fail, None)
-            }
+            Err(
+                ClientError::CasMismatch | ClientError::Rejected(_) | ClientError::Unavailable(_),
+            ) => (EventKind::Fail, None),
             Err(ClientError::Indeterminate(_)) => (EventKind::Info, None),
         };
-        self.complete(now_ns, kind, output, history);
+        self.complete(now_ns, kind, output, unserved, history);
         Some(Action::Done)
     }
 
@@ -197,20 +258,31 @@ impl<W: Workload> Client<W> {
             "timeout before the deadline"
         );
         self.leader_guess = None;
-        self.complete(now_ns, EventKind::Info, None, history);
+        let timed_out = Some("timed out".to_string());
+        self.complete(now_ns, EventKind::Info, None, timed_out, history);
     }
 
+    /// Records the operation in flight as ended `kind`; `unserved`: why the system did
+    /// not serve it, if it did not.
     fn complete(
         &mut self,
         now_ns: u64,
         kind: EventKind,
         output: Option<<W::Op as Op>::Output>,
+        unserved: Option<String>,
         history: &mut Vec<Event<W::Op>>,
     ) {
         let out = self
             .outstanding
             .take()
             .expect("completing an operation in flight");
+        let (process, op) = (self.process, &out.op);
+        let served = unserved.is_none();
+        let what = || {
+            let why = unserved.unwrap_or_default();
+            format!("process {process}: {op} -> {kind} ({why}) at {now_ns} ns")
+        };
+        self.service.ended(out.invoked_ns, served, what);
         history.push(Event {
             process: self.process,
             kind,
@@ -287,5 +359,48 @@ mod tests {
         ));
         assert_eq!(history.len(), 2, "one invocation, one failure");
         assert_eq!(history[1].kind, EventKind::Fail);
+    }
+
+    /// In the watched window, answers about the data count as served; unavailability,
+    /// timeouts and operations left open do not; outside it nothing is counted.
+    #[test]
+    fn service_counts_only_the_window_and_only_real_answers() {
+        let mut c = client(0);
+        c.watch_service(10, 100);
+        let mut h = Vec::new();
+        let step = |c: &mut Client<KvWorkload>, h: &mut Vec<_>, at: u64, result| {
+            let req = c.on_tick(at, RequestId(at), 3, h).req;
+            c.on_reply(at + 1, req, 0, result, RequestId(at + 1000), 3, h);
+        };
+        step(
+            &mut c,
+            &mut h,
+            5,
+            Err(ClientError::Unavailable("before".into())),
+        ); // not counted
+        step(&mut c, &mut h, 20, Ok(KvOutput::Done));
+        step(&mut c, &mut h, 30, Err(ClientError::CasMismatch));
+        step(
+            &mut c,
+            &mut h,
+            40,
+            Err(ClientError::Rejected("key not found".into())),
+        );
+        step(
+            &mut c,
+            &mut h,
+            50,
+            Err(ClientError::Unavailable("no quorum".into())),
+        );
+        c.on_tick(60, RequestId(60), 3, &mut h);
+        c.on_timeout(60 + 1_000_000_000, &mut h);
+        step(&mut c, &mut h, 99, Ok(KvOutput::Done));
+        c.on_tick(99, RequestId(99_000), 3, &mut h);
+        c.close_service(); // in flight at the end: never served
+        let s = &c.service;
+        assert_eq!((s.invoked, s.unserved), (7, 3));
+        let (at, what) = s.first_unserved.clone().expect("one");
+        assert_eq!(at, 50);
+        assert!(what.contains("unavailable: no quorum"), "{what}");
     }
 }

@@ -6,7 +6,7 @@
 use crate::driver::{Driver, Endpoint};
 use crate::judge::{judge, Judgement, DEFAULT_BUDGET};
 use crate::nemesis::Nemesis;
-use crate::world::{Shared, Simulation, World};
+use crate::world::{Phases, Shared, Simulation, World};
 use madsim::runtime::{Handle, Runtime};
 use protocol::{Budget, History, ParamError, Params, Promises, Shape, System, WorkloadSpec};
 use rand_chacha::ChaCha8Rng;
@@ -206,9 +206,16 @@ async fn play<S: System>(p: &Prepared<S>, seed: u64, replay: bool) -> Simulation
             nemesis.act(action);
         }
     }
-    nemesis.sleep_until(sc.duration).await;
+    // The faults end: everything healed, restarted and resumed; clients go on through
+    // a liveness phase if there is one, then stop by themselves.
+    let phases = Phases::of(sc);
+    nemesis.sleep_until(phases.faults).await;
     nemesis.quiesce();
-    nemesis.sleep_until(sc.duration + sc.quiesce).await;
+    if phases.clients_stop > phases.faults {
+        nemesis.sleep_until(phases.clients_stop).await;
+        world.lock().expect("world").mark_clients_stop();
+    }
+    nemesis.sleep_until(phases.end).await;
     let simulation = world.lock().expect("world").finish(seed);
     simulation
 }

@@ -202,9 +202,12 @@ fn expect_text(e: &Expect) -> String {
 pub fn render(sc: &Scenario, results: &[SystemSummary]) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "scenario: {}", sc.name);
+    let liveness = sc.liveness.map_or(String::new(), |l| {
+        format!(", liveness: {}", fmt_time(l.as_nanos() as u64))
+    });
     let _ = writeln!(
         out,
-        "nodes: {}, duration: {}, quiesce: {}",
+        "nodes: {}, duration: {}{liveness}, quiesce: {}",
         sc.nodes,
         fmt_time(sc.duration.as_nanos() as u64),
         fmt_time(sc.quiesce.as_nanos() as u64)

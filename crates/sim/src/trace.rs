@@ -99,8 +99,13 @@ pub enum Mark {
     Loss {
         rate: f64,
     },
-    /// Clients stop, the network heals, every node runs again.
-    Quiesce,
+    /// The faults end: the network heals, every node runs again; clients stop, or go on
+    /// through a liveness phase.
+    Quiesce {
+        liveness: bool,
+    },
+    /// A liveness phase ends: clients stop.
+    ClientsStop,
     /// A node's role or term changed.
     Role {
         node: NodeId,
@@ -153,7 +158,13 @@ impl fmt::Display for Mark {
                 )
             }
             Mark::Loss { rate } => write!(f, "loss {rate}"),
-            Mark::Quiesce => f.write_str("quiesce: clients stop, network heals, nodes restart"),
+            Mark::Quiesce { liveness: false } => {
+                f.write_str("quiesce: clients stop, network heals, nodes restart")
+            }
+            Mark::Quiesce { liveness: true } => f.write_str(
+                "faults end: network heals, nodes restart; clients go on (liveness phase)",
+            ),
+            Mark::ClientsStop => f.write_str("liveness phase ends: clients stop"),
             Mark::Role { node, role, term } => {
                 write!(f, "{node} {role}")?;
                 match term {

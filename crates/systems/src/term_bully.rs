@@ -320,7 +320,7 @@ impl Monitor {
         let Some(db) = coordinator else {
             cx.reply(
                 req,
-                Err(ClientError::Rejected("no coordinator available".into())),
+                Err(ClientError::Unavailable("no coordinator available".into())),
             );
             return;
         };
@@ -695,7 +695,7 @@ mod tests {
             replies(&fx),
             vec![(
                 RequestId(1),
-                Err(ClientError::Rejected("no coordinator available".into()))
+                Err(ClientError::Unavailable("no coordinator available".into()))
             )]
         );
         let (mut m, _) = monitor_after_first_election([Some(0), Some(0), Some(0)]);

@@ -389,7 +389,7 @@ impl<V: Variant> LeaseLock<V> {
         if l.pending.len() >= MAX_PENDING {
             cx.reply(
                 req,
-                Err(ClientError::Rejected(
+                Err(ClientError::Unavailable(
                     "too many operations in flight".into(),
                 )),
             );

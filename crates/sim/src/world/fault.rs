@@ -140,7 +140,15 @@ impl<S: System> World<S> {
         self.net.heal();
         self.net.set_loss(0.0);
         let now = self.now_ns();
-        self.trace.mark(now, Mark::Quiesce);
+        let liveness = self.liveness.is_some();
+        self.trace.mark(now, Mark::Quiesce { liveness });
+    }
+
+    /// A liveness phase ended: clients start no more operations (they stop by
+    /// themselves at this instant; this marks it in the timeline).
+    pub fn mark_clients_stop(&mut self) {
+        let now = self.now_ns();
+        self.trace.mark(now, Mark::ClientsStop);
     }
 
     /// The node that leads now: the live claimant with the highest term (the lowest id

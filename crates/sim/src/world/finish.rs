@@ -3,7 +3,7 @@
 
 use super::World;
 use crate::trace::{Mark, Stats};
-use protocol::{Event, History, NodeId, System, Violation};
+use protocol::{Event, History, InvariantId, NodeId, System, Violation};
 
 /// Everything a simulation produced, before any judgement.
 pub struct Simulation<S: System> {
@@ -52,12 +52,14 @@ impl<S: System> World<S> {
         }
         self.trace.feed(&[events.len() as u64]);
         let (timeline, timeline_dropped) = self.trace.take_timeline();
+        let mut observed = self.election.violations().to_vec();
+        observed.extend(self.liveness_violation());
         Simulation {
             seed,
             digest: self.trace.digest(),
             history: History { events },
             finals,
-            observed: self.election.violations().to_vec(),
+            observed,
             timeline,
             timeline_dropped,
             log: self.trace.take_log(),
@@ -66,5 +68,38 @@ impl<S: System> World<S> {
             clients: self.clients.len() as u32,
             panic: None,
         }
+    }
+}
+
+impl<S: System> World<S> {
+    /// With a liveness phase: a violation if any operation invoked in its second half
+    /// was not served (see [`crate::client::Service`]).
+    fn liveness_violation(&mut self) -> Option<Violation> {
+        let (from, until) = self.liveness?;
+        let (mut invoked, mut unserved) = (0, 0);
+        let mut first: Option<(u64, String)> = None;
+        for slot in &mut self.clients {
+            slot.client.close_service();
+            let s = &slot.client.service;
+            invoked += s.invoked;
+            unserved += s.unserved;
+            if let Some(f) = &s.first_unserved {
+                if first.as_ref().is_none_or(|x| f.0 < x.0) {
+                    first = Some(f.clone());
+                }
+            }
+        }
+        let (at_ns, what) = first?;
+        let secs = |ns: u64| ns as f64 / 1e9;
+        Some(Violation {
+            invariant: InvariantId::LIVENESS,
+            at_ns: Some(at_ns),
+            detail: format!(
+                "{unserved} of {invoked} operations invoked from {:.1}s to {:.1}s (with \
+                 every fault healed, after time to recover) were not served; first: {what}",
+                secs(from),
+                secs(until),
+            ),
+        })
     }
 }

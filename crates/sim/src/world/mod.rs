@@ -39,11 +39,13 @@ use madsim::time::{Sleep, TimeHandle};
 use protocol::{Event, NodeEffect, NodeId, NodeStatus, RequestId, System, TimerId};
 use rand_chacha::ChaCha8Rng;
 use rand_core::RngCore;
+use scenario::Scenario;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Waker};
+use std::time::Duration;
 
 /// How the world reaches one endpoint's driver task: its waker, and the backstop timer
 /// for an event beyond the horizon (see [`World::wake_next`]).
@@ -122,10 +124,42 @@ pub struct World<S: System> {
     horizon_ns: u64,
     /// When each endpoint (nodes, then clients) must next run.
     agenda: Agenda,
-    /// Clients start no operation at or after this (the scenario's duration).
+    /// Clients start no operation at or after this (the faults' end, or the liveness
+    /// phase's).
     clients_stop_ns: u64,
     /// The run ends here: a reply arriving later is never seen by its client.
     end_ns: u64,
+    /// The liveness window, if the scenario has a liveness phase (see [`Phases`]).
+    liveness: Option<(u64, u64)>,
+}
+
+/// When a run's phases end: the faults at `duration`; then, with a liveness phase,
+/// everything healed while clients keep going until `clients_stop`; then the quiesce,
+/// clients stopped, until `end`.
+pub struct Phases {
+    pub faults: Duration,
+    pub clients_stop: Duration,
+    pub end: Duration,
+    /// The liveness phase's second half (simulated ns): every operation invoked in it
+    /// must be served. The first half is the system's to recover in.
+    pub watched_ns: Option<(u64, u64)>,
+}
+
+impl Phases {
+    pub fn of(sc: &Scenario) -> Phases {
+        let liveness = sc.liveness.unwrap_or_default();
+        let clients_stop = sc.duration + liveness;
+        let watched_ns = sc.liveness.map(|l| {
+            let from = sc.duration + l / 2;
+            (from.as_nanos() as u64, clients_stop.as_nanos() as u64)
+        });
+        Phases {
+            faults: sc.duration,
+            clients_stop,
+            end: clients_stop + sc.quiesce,
+            watched_ns,
+        }
+    }
 }
 
 /// The world as its tasks share it.
@@ -173,15 +207,22 @@ impl<S: System> World<S> {
                 crashed_before: false,
             })
             .collect();
+        let phases = Phases::of(sc);
         let clients: Vec<ClientSlot<S>> = (0..sc.workload.clients)
-            .map(|c| ClientSlot {
-                client: Client::new(
+            .map(|c| {
+                let mut client = Client::new(
                     c,
                     &sc.workload,
                     p.client_workload(c),
                     stream(seed, streams::CLIENT + u64::from(c)),
-                ),
-                wakeup: Wakeup::default(),
+                );
+                if let Some((from, until)) = phases.watched_ns {
+                    client.watch_service(from, until);
+                }
+                ClientSlot {
+                    client,
+                    wakeup: Wakeup::default(),
+                }
             })
             .collect();
         let base = time.now_instant() - time.elapsed();
@@ -192,7 +233,7 @@ impl<S: System> World<S> {
         }
         // An invocation and a completion per operation: reserve the history up front
         // rather than regrow (and copy) it through the run.
-        let secs = (sc.duration + sc.quiesce).as_secs_f64();
+        let secs = phases.end.as_secs_f64();
         let expected = (2.0 * sc.workload.rate_per_s * secs).min(1e7) as usize + 16;
         World {
             time,
@@ -215,8 +256,9 @@ impl<S: System> World<S> {
             fault_rng: stream(seed, streams::FAULTS),
             horizon_ns: 0,
             agenda,
-            clients_stop_ns: sc.duration.as_nanos() as u64,
-            end_ns: (sc.duration + sc.quiesce).as_nanos() as u64,
+            clients_stop_ns: phases.clients_stop.as_nanos() as u64,
+            end_ns: phases.end.as_nanos() as u64,
+            liveness: phases.watched_ns,
         }
     }
 

@@ -1023,7 +1023,7 @@ impl Raft {
             self.reply(
                 cx,
                 req,
-                Err(ClientError::Rejected("too many writes in flight".into())),
+                Err(ClientError::Unavailable("too many writes in flight".into())),
             );
             return;
         }
@@ -1055,7 +1055,7 @@ impl Raft {
             self.reply(
                 cx,
                 req,
-                Err(ClientError::Rejected("too many reads in flight".into())),
+                Err(ClientError::Unavailable("too many reads in flight".into())),
             );
             return;
         }
