@@ -169,6 +169,9 @@ impl fmt::Display for InvariantId {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Violation {
     pub invariant: InvariantId,
+    /// What broke, in a few fixed words ("two leaders in one term"): a hunt groups its
+    /// findings by invariant and kind, so a kind names a class of violation, never a value.
+    pub kind: &'static str,
     /// Simulated time (ns) of the first evidence, where there is one.
     pub at_ns: Option<u64>,
     pub detail: String,

@@ -5,7 +5,7 @@
 
 use crate::catalog::Catalog;
 use crate::parse::{parse_str, ScenarioError};
-use crate::schema::{Action, Scenario};
+use crate::schema::{Action, Distribution, Expect, Network, Scenario, Workload};
 use crate::selector::Selector;
 use core::time::Duration;
 use protocol::InvariantId;
@@ -16,6 +16,8 @@ use std::path::Path;
 /// A scenario under construction. Unset fields take the defaults a file's would.
 #[derive(Clone, Debug)]
 pub struct ScenarioBuilder {
+    /// Comment lines at the file's head (where a generated scenario came from).
+    comments: Vec<String>,
     name: String,
     description: String,
     systems: Vec<String>,
@@ -24,6 +26,7 @@ pub struct ScenarioBuilder {
     liveness: Option<Duration>,
     quiesce: Option<Duration>,
     seeds: Option<u64>,
+    first_seed: Option<u64>,
     pinned_seed: Option<u64>,
     /// Lines of the `[network]`, `[clock]` and `[disk]` tables, in order.
     network: Vec<String>,
@@ -61,6 +64,7 @@ impl ScenarioBuilder {
     /// `duration`.
     pub fn new(name: &str, nodes: u32, duration: Duration) -> ScenarioBuilder {
         ScenarioBuilder {
+            comments: Vec::new(),
             name: name.to_string(),
             description: name.to_string(),
             systems: Vec::new(),
@@ -69,6 +73,7 @@ impl ScenarioBuilder {
             liveness: None,
             quiesce: None,
             seeds: None,
+            first_seed: None,
             pinned_seed: None,
             network: Vec::new(),
             clock: Vec::new(),
@@ -79,6 +84,56 @@ impl ScenarioBuilder {
             sometimes: BTreeMap::new(),
             params: BTreeMap::new(),
         }
+    }
+
+    /// Every setting of `sc` written out, defaults included, so the file says all a run
+    /// of it depends on and parses back to the same scenario: how a swarm run is exported
+    /// and how a shrunk one is saved.
+    pub fn from_scenario(sc: &Scenario) -> ScenarioBuilder {
+        let mut b = ScenarioBuilder::new(&sc.name, sc.nodes, sc.duration)
+            .description(&sc.description)
+            .seeds(sc.seeds)
+            .first_seed(sc.first_seed)
+            .pinned_seed(sc.pinned_seed)
+            .quiesce(sc.quiesce);
+        b.systems = sc.systems.clone();
+        b.liveness = sc.liveness;
+        b.network = network_lines(&sc.network);
+        b.clock = vec![
+            format!("max_offset = {}", dur(sc.clock.max_offset)),
+            format!("max_drift_ppm = {}", sc.clock.max_drift_ppm),
+        ];
+        b.disk = vec![format!("torn_writes = {}", sc.disk.torn_writes)];
+        b.workload = workload_lines(&sc.workload);
+        for f in &sc.timeline {
+            let repeat = f.every.map(|e| (e, f.times));
+            b = b.fault(f.at, f.action.clone(), repeat);
+        }
+        for (system, verdict) in &sc.expect {
+            let ids: Vec<InvariantId> = match verdict {
+                Expect::Pass => Vec::new(),
+                Expect::Violates(ids) => ids.iter().copied().collect(),
+            };
+            b = b.expect(system, &ids);
+        }
+        for (system, ids) in &sc.sometimes {
+            b = b.sometimes(system, &ids.iter().copied().collect::<Vec<_>>());
+        }
+        for (system, params) in &sc.params {
+            for (name, value) in &params.0 {
+                b = b.param(system, name, value);
+            }
+        }
+        b
+    }
+
+    /// A comment line at the file's head.
+    pub fn comment(mut self, text: &str) -> Self {
+        self.comments.extend(
+            text.lines()
+                .map(|l| format!("# {l}").trim_end().to_string()),
+        );
+        self
     }
 
     pub fn description(mut self, text: &str) -> Self {
@@ -108,6 +163,12 @@ impl ScenarioBuilder {
 
     pub fn seeds(mut self, n: u64) -> Self {
         self.seeds = Some(n);
+        self
+    }
+
+    /// The default seeds start here instead of at 1.
+    pub fn first_seed(mut self, seed: u64) -> Self {
+        self.first_seed = Some(seed);
         self
     }
 
@@ -230,6 +291,9 @@ impl ScenarioBuilder {
     /// The scenario as a file would hold it.
     pub fn to_toml(&self) -> String {
         let mut t = String::new();
+        for c in &self.comments {
+            let _ = writeln!(t, "{c}");
+        }
         let systems: Vec<String> = self.systems.iter().map(|s| quoted(s)).collect();
         let _ = writeln!(t, "description = {}", quoted(&self.description));
         let _ = writeln!(t, "systems = [{}]", systems.join(", "));
@@ -243,6 +307,9 @@ impl ScenarioBuilder {
         }
         if let Some(n) = self.seeds {
             let _ = writeln!(t, "seeds = {n}");
+        }
+        if let Some(s) = self.first_seed {
+            let _ = writeln!(t, "first_seed = {s}");
         }
         if let Some(s) = self.pinned_seed {
             let _ = writeln!(t, "pinned_seed = {s}");
@@ -286,6 +353,45 @@ impl ScenarioBuilder {
     }
 }
 
+fn network_lines(n: &Network) -> Vec<String> {
+    let distribution = match n.distribution {
+        Distribution::Uniform => "uniform",
+        Distribution::Exponential => "exponential",
+    };
+    vec![
+        format!("latency = [{}, {}]", dur(n.latency_min), dur(n.latency_max)),
+        format!("distribution = {}", quoted(distribution)),
+        format!("loss = {:?}", n.loss),
+        format!("duplicate = {:?}", n.duplicate),
+        format!("reorder = {:?}", n.reorder),
+        format!(
+            "partition_kills_in_flight = {}",
+            n.partition_kills_in_flight
+        ),
+    ]
+}
+
+fn workload_lines(w: &Workload) -> Vec<String> {
+    let mut lines = Vec::new();
+    if let Some(kind) = &w.kind {
+        lines.push(format!("kind = {}", quoted(kind)));
+    }
+    lines.push(format!("clients = {}", w.clients));
+    lines.push(format!("rate = {:?}", w.rate_per_s));
+    if !w.mix.is_empty() {
+        let entries: Vec<String> = w
+            .mix
+            .iter()
+            .map(|(op, weight)| format!("{} = {weight}", quoted(op)))
+            .collect();
+        lines.push(format!("mix = {{ {} }}", entries.join(", ")));
+    }
+    lines.push(format!("keys = {}", w.keys));
+    lines.push(format!("timeout = {}", dur(w.timeout)));
+    lines.push(format!("max_redirects = {}", w.max_redirects));
+    lines
+}
+
 /// A fault's fields after `at`, as a file writes them.
 fn action_toml(action: &Action) -> String {
     let target = |verb: &str, s: &Selector| format!("do = \"{verb}\"\ntarget = \"{s}\"\n");
@@ -304,6 +410,11 @@ fn action_toml(action: &Action) -> String {
             format!("do = \"clock-jump\"\ntarget = \"{s}\"\nby = \"{by_ns}ns\"\n")
         }
         Action::Loss { rate } => format!("do = \"loss\"\nrate = {rate:?}\n"),
+        Action::Latency { min, max } => format!(
+            "do = \"latency\"\nlatency = [{}, {}]\n",
+            dur(*min),
+            dur(*max)
+        ),
     }
 }
 
@@ -311,7 +422,6 @@ fn action_toml(action: &Action) -> String {
 mod tests {
     use super::*;
     use crate::catalog::SystemInfo;
-    use crate::schema::Expect;
 
     fn catalog() -> Catalog {
         Catalog::new(vec![SystemInfo {

@@ -9,6 +9,7 @@
 //!   caller's systems describe themselves.
 //! - [`selector`]: fault targets resolved at run time (`leader`, `n2`, `minority`, ...).
 //! - [`duration`]: `"250ms"`, `"10s"`, `"-3s"` in files.
+//! - [`swarm`]: a whole scenario drawn from one seed, for hunting.
 
 pub mod builder;
 pub mod catalog;
@@ -16,6 +17,7 @@ pub mod duration;
 pub mod parse;
 pub mod schema;
 pub mod selector;
+pub mod swarm;
 
 pub use builder::ScenarioBuilder;
 pub use catalog::{Catalog, SystemInfo};

@@ -50,6 +50,7 @@ struct RawScenario {
     liveness: Option<Spanned<String>>,
     quiesce: Option<Spanned<String>>,
     seeds: Option<Spanned<u64>>,
+    first_seed: Option<u64>,
     pinned_seed: Option<u64>,
     #[serde(default)]
     network: RawNetwork,
@@ -115,6 +116,7 @@ struct RawFault {
     to: Option<Spanned<String>>,
     by: Option<Spanned<String>>,
     rate: Option<Spanned<f64>>,
+    latency: Option<Spanned<[String; 2]>>,
     every: Option<Spanned<String>>,
     times: Option<Spanned<u32>>,
 }
@@ -437,6 +439,7 @@ fn validate(cx: &Ctx<'_>, raw: RawScenario, catalog: &Catalog) -> Result<Scenari
         liveness,
         quiesce,
         seeds,
+        first_seed: raw.first_seed.unwrap_or(1),
         pinned_seed: raw.pinned_seed.unwrap_or(1),
         network,
         clock,
@@ -481,25 +484,30 @@ fn check_invariants(
     Ok(out)
 }
 
+/// A `[min, max]` one-way delay range.
+fn latency_range(
+    cx: &Ctx<'_>,
+    l: &Spanned<[String; 2]>,
+    field: &str,
+) -> Result<(core::time::Duration, core::time::Duration), ScenarioError> {
+    let [lo, hi] = l.get_ref();
+    let parse =
+        |s: &str| duration::parse(s).map_err(|m| cx.err(l.span(), field, format!("expected {m}")));
+    let (min, max) = (parse(lo)?, parse(hi)?);
+    if min < core::time::Duration::from_millis(1) || max < min {
+        return Err(cx.err(
+            l.span(),
+            field,
+            "expected [min, max] with 1ms <= min <= max (latency has a 1 ms floor)",
+        ));
+    }
+    Ok((min, max))
+}
+
 fn validate_network(cx: &Ctx<'_>, raw: &RawNetwork) -> Result<Network, ScenarioError> {
     let mut net = Network::default();
     if let Some(l) = &raw.latency {
-        let [lo, hi] = l.get_ref();
-        let parse = |s: &str| {
-            duration::parse(s)
-                .map_err(|m| cx.err(l.span(), "network.latency", format!("expected {m}")))
-        };
-        net.latency_min = parse(lo)?;
-        net.latency_max = parse(hi)?;
-        if net.latency_min < core::time::Duration::from_millis(1)
-            || net.latency_max < net.latency_min
-        {
-            return Err(cx.err(
-                l.span(),
-                "network.latency",
-                "expected [min, max] with 1ms <= min <= max (latency has a 1 ms floor)",
-            ));
-        }
+        (net.latency_min, net.latency_max) = latency_range(cx, l, "network.latency")?;
     }
     if let Some(d) = &raw.distribution {
         net.distribution = match d.get_ref().as_str() {
@@ -691,6 +699,17 @@ fn validate_fault(
         "loss" => Action::Loss {
             rate: cx.probability(&f.rate, &field("rate"))?,
         },
+        "latency" => {
+            let l = f.latency.as_ref().ok_or_else(|| {
+                cx.err(
+                    raw.span(),
+                    field("latency"),
+                    "`latency` needs `latency`, e.g. latency = [\"50ms\", \"200ms\"]",
+                )
+            })?;
+            let (min, max) = latency_range(cx, l, &field("latency"))?;
+            Action::Latency { min, max }
+        }
         other => {
             return Err(cx.err(
                 f.action.span(),

@@ -28,6 +28,9 @@ pub struct Scenario {
     /// judged.
     pub quiesce: Duration,
     pub seeds: u64,
+    /// The default seeds are `first_seed..first_seed + seeds` (1 unless the file says:
+    /// an exported swarm run names the one seed it was found with).
+    pub first_seed: u64,
     /// The seed whose timeline the snapshot shows.
     pub pinned_seed: u64,
     pub network: Network,
@@ -190,11 +193,17 @@ pub enum Action {
     Loss {
         rate: f64,
     },
+    /// Set every packet's one-way delay range from now on (a latency spike, or its end);
+    /// the quiesce phase restores `[network]`'s.
+    Latency {
+        min: Duration,
+        max: Duration,
+    },
 }
 
 impl Action {
     pub const NAMES: &'static str =
-        "crash, restart, pause, resume, isolate, partition, one-way, heal, clock-jump, loss";
+        "crash, restart, pause, resume, isolate, partition, one-way, heal, clock-jump, loss, latency";
 }
 
 /// The verdict a system should get over the scenario's seeds.

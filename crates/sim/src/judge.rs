@@ -37,9 +37,11 @@ pub fn judge<S: System>(p: &Prepared<S>, o: &Simulation<S>, budget: Budget) -> J
         undecided: Vec::new(),
     };
     if let Some(message) = &o.panic {
-        // Nothing else survived the panic to judge.
+        // What the harness observed before the panic stays (above); the promises are not
+        // judged on a run cut short, whose history and states are partial.
         j.violations.push(Violation {
             invariant: InvariantId::PANIC,
+            kind: "a node panicked",
             at_ns: None,
             detail: format!("a node panicked: {message}"),
         });

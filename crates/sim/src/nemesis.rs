@@ -110,6 +110,7 @@ impl<S: System> Nemesis<S> {
                 w.jump_clocks(&ids, *by_ns);
             }
             Action::Loss { rate } => w.set_loss(*rate),
+            Action::Latency { min, max } => w.set_latency(*min, *max),
         }
     }
 

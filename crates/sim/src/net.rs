@@ -13,6 +13,8 @@ pub const MAX_COPIES: usize = 2;
 
 pub struct Net {
     spec: NetworkSpec,
+    /// The scenario's delay range, which a latency fault changes until the quiesce.
+    base_latency: (core::time::Duration, core::time::Duration),
     loss: f64,
     n: usize,
     /// `cut[from * n + to]`: packets from `from` to `to` are dropped.
@@ -37,6 +39,7 @@ impl Net {
     pub fn new(spec: NetworkSpec, n: usize, rng: ChaCha8Rng) -> Net {
         Net {
             loss: spec.loss,
+            base_latency: (spec.latency_min, spec.latency_max),
             spec,
             n,
             cut: vec![false; n * n],
@@ -119,6 +122,21 @@ impl Net {
 
     pub fn set_loss(&mut self, rate: f64) {
         self.loss = rate;
+    }
+
+    /// Every packet's one-way delay range from now on.
+    pub fn set_latency(&mut self, min: core::time::Duration, max: core::time::Duration) {
+        assert!(
+            min >= core::time::Duration::from_millis(1) && max >= min,
+            "a latency range the parser checked"
+        );
+        self.spec.latency_min = min;
+        self.spec.latency_max = max;
+    }
+
+    pub fn restore_latency(&mut self) {
+        let (min, max) = self.base_latency;
+        self.set_latency(min, max);
     }
 
     pub fn is_partitioned(&self) -> bool {

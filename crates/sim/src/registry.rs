@@ -8,7 +8,7 @@
 use crate::judge::judge;
 use crate::run::{prepare, simulate, Prepared, RunError, RunOptions};
 use crate::trace::{Mark, Stats};
-use protocol::{Fnv, History, InvariantId, NodeId, Op, System, Undecided, Violation};
+use protocol::{Fnv, History, InvariantId, NodeId, Op, Params, System, Undecided, Violation};
 use scenario::{Catalog, Scenario, SystemInfo};
 use std::any::Any;
 use std::collections::BTreeSet;
@@ -62,17 +62,32 @@ impl Registry {
         Catalog::new(self.entries.iter().map(|e| e.info()).collect())
     }
 
-    /// Prepares `sc` for the system named `system`.
-    pub fn prepare(&self, system: &str, sc: &Scenario) -> Result<Box<dyn PreparedRun>, RunError> {
-        let entry = self
-            .entries
+    fn entry(&self, system: &str) -> Result<&dyn Entry, RunError> {
+        self.entries
             .iter()
             .find(|e| e.info().name == system)
+            .map(|e| &**e)
             .ok_or_else(|| RunError::UnknownSystem {
                 name: system.to_string(),
                 known: self.names(),
-            })?;
-        entry.prepare(sc)
+            })
+    }
+
+    /// Prepares `sc` for the system named `system`.
+    pub fn prepare(&self, system: &str, sc: &Scenario) -> Result<Box<dyn PreparedRun>, RunError> {
+        self.entry(system)?.prepare(sc)
+    }
+
+    /// The replica counts from 1 to 9 that `system` admits with its default parameters
+    /// (what a swarm run may draw).
+    pub fn sizes(&self, system: &str) -> Result<Vec<u32>, RunError> {
+        let entry = self.entry(system)?;
+        Ok((1..=9).filter(|n| entry.admits(*n)).collect())
+    }
+
+    /// How a command line that runs these systems starts (`cargo run --release --`).
+    pub fn command(&self) -> &str {
+        &self.replay_command
     }
 
     /// Prepares and runs `system` on `sc` with `seed`.
@@ -114,6 +129,7 @@ pub fn display_path(path: &std::path::Path) -> String {
 trait Entry: Send + Sync {
     fn info(&self) -> SystemInfo;
     fn prepare(&self, sc: &Scenario) -> Result<Box<dyn PreparedRun>, RunError>;
+    fn admits(&self, replicas: u32) -> bool;
 }
 
 struct Typed<S>(PhantomData<fn() -> S>);
@@ -125,6 +141,10 @@ impl<S: System> Entry for Typed<S> {
 
     fn prepare(&self, sc: &Scenario) -> Result<Box<dyn PreparedRun>, RunError> {
         Ok(Box::new(prepare::<S>(sc)?))
+    }
+
+    fn admits(&self, replicas: u32) -> bool {
+        S::config(&Params::new()).is_ok_and(|c| S::shape(&c, replicas).is_ok())
     }
 }
 

@@ -12,6 +12,7 @@ use protocol::{Budget, History, ParamError, Params, Promises, Shape, System, Wor
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
 use scenario::{Action, Scenario};
+use std::cell::RefCell;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -179,20 +180,31 @@ pub fn run<S: System>(p: &Prepared<S>, seed: u64, opts: &RunOptions) -> Run<S> {
 pub fn simulate<S: System>(p: &Prepared<S>, seed: u64, opts: &RunOptions) -> Simulation<S> {
     let rt = Runtime::with_seed_and_config(seed, madsim::Config::default());
     let replay = opts.replay;
+    // The world is made inside the runtime (it holds madsim's clock); this slot keeps it
+    // reachable if a node panics, so what the run saw before the panic is not lost.
+    let slot: WorldSlot<S> = RefCell::new(None);
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        rt.block_on(async { play(p, seed, replay).await })
+        rt.block_on(async { play(p, seed, replay, &slot).await })
     }));
     match outcome {
         Ok(o) => o,
-        Err(payload) => panicked(p, seed, payload),
+        Err(payload) => panicked(p, seed, payload, slot.take()),
     }
 }
 
-async fn play<S: System>(p: &Prepared<S>, seed: u64, replay: bool) -> Simulation<S> {
+type WorldSlot<S> = RefCell<Option<Shared<S>>>;
+
+async fn play<S: System>(
+    p: &Prepared<S>,
+    seed: u64,
+    replay: bool,
+    slot: &WorldSlot<S>,
+) -> Simulation<S> {
     let sc = &p.scenario;
     let handle = Handle::current();
     let time = madsim::time::TimeHandle::current();
     let world: Shared<S> = Arc::new(Mutex::new(World::new(p, seed, replay, time)));
+    *slot.borrow_mut() = Some(world.clone());
     let nodes = spawn_drivers(
         &world,
         &handle,
@@ -261,17 +273,26 @@ fn timeline(sc: &Scenario) -> Vec<(Duration, &Action)> {
     faults
 }
 
-/// What is left of a run a node's panic stopped: nothing but the message.
+/// What is left of a run a node's panic stopped: the run until then, if the world was
+/// made, else only the message.
 fn panicked<S: System>(
     p: &Prepared<S>,
     seed: u64,
     payload: Box<dyn std::any::Any + Send>,
+    world: Option<Shared<S>>,
 ) -> Simulation<S> {
     let message = payload
         .downcast_ref::<String>()
         .cloned()
         .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
         .unwrap_or_else(|| "a panic without a message".to_string());
+    if let Some(world) = world {
+        // The panic happened under the world's lock: the poison says so, and is expected.
+        let mut w = world
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        return w.salvage(seed, message);
+    }
     Simulation {
         seed,
         // No trace survives a panic; the digest says so rather than faking one.

@@ -188,7 +188,7 @@ pub fn as_expected(
 
 /// The scenario's default seeds: 1..=seeds.
 pub fn default_seeds(sc: &Scenario) -> Vec<u64> {
-    (1..=sc.seeds).collect()
+    (sc.first_seed..sc.first_seed + sc.seeds).collect()
 }
 
 fn expect_text(e: &Expect) -> String {

@@ -99,6 +99,10 @@ pub enum Mark {
     Loss {
         rate: f64,
     },
+    Latency {
+        min_ns: u64,
+        max_ns: u64,
+    },
     /// The faults end: the network heals, every node runs again; clients stop, or go on
     /// through a liveness phase.
     Quiesce {
@@ -158,6 +162,12 @@ impl fmt::Display for Mark {
                 )
             }
             Mark::Loss { rate } => write!(f, "loss {rate}"),
+            Mark::Latency { min_ns, max_ns } => write!(
+                f,
+                "latency {}ms..{}ms",
+                min_ns / 1_000_000,
+                max_ns / 1_000_000
+            ),
             Mark::Quiesce { liveness: false } => {
                 f.write_str("quiesce: clients stop, network heals, nodes restart")
             }

@@ -14,7 +14,7 @@
 //! Exit codes: 0 every verdict as expected, 1 an unexpected verdict (or an invalid
 //! history), 2 bad input, 3 a history whose check ran out of time.
 
-use crate::bench;
+use crate::{bench, hunt};
 use clap::{Parser, Subcommand};
 use sim::{summary, Registry, RunOptions};
 use std::path::{Path, PathBuf};
@@ -86,6 +86,38 @@ enum Command {
         /// Keys checked at once, one thread each; the verdict does not depend on it.
         #[arg(long, default_value_t = 1)]
         jobs: usize,
+    },
+    /// Hunt for bugs: swarm seeds, each a whole scenario drawn from the seed (cluster
+    /// size, workload, network, clocks, disk, which fault kinds are on), run in parallel.
+    /// Exit 0 when nothing is found, 1 when something is, 2 on bad input.
+    Hunt {
+        #[arg(long)]
+        system: String,
+        /// Seeds in the whole hunt, over all shards (default 1000 unless --time).
+        #[arg(long, conflicts_with = "time")]
+        seeds: Option<u64>,
+        /// Run seeds until this much wall time has passed: `90s`, `10m`, `2h`.
+        #[arg(long, value_parser = parse_wall)]
+        time: Option<std::time::Duration>,
+        /// The hunt's first seed.
+        #[arg(long, default_value_t = 1)]
+        from: u64,
+        /// Runs at once, one thread each; digests and verdicts do not depend on it.
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
+        /// `K/M`: run every M-th seed starting at the K-th, so M CI jobs share a hunt.
+        #[arg(long, default_value = "1/1", value_parser = hunt::Shard::parse)]
+        shard: hunt::Shard,
+        /// One JSON line per finding and a summary line, on standard output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a swarm seed's scenario as a file that reproduces it.
+    Export {
+        #[arg(long)]
+        system: String,
+        #[arg(long)]
+        seed: u64,
     },
     /// Measure simulation speed on the standard workload.
     Bench {
@@ -185,6 +217,37 @@ impl Cli {
                 };
                 bench::workload(&self.registry, &standard, seeds, rounds)
             }
+            Some(Command::Hunt {
+                system,
+                seeds,
+                time,
+                from,
+                jobs,
+                shard,
+                json,
+            }) => {
+                let limit = match (time, seeds) {
+                    (Some(t), _) => hunt::Limit::Time(t),
+                    (None, n) => hunt::Limit::Seeds(n.unwrap_or(1000)),
+                };
+                let plan = hunt::Plan {
+                    system,
+                    limit,
+                    from,
+                    jobs: jobs.max(1),
+                    shard,
+                };
+                self.hunt(&plan, json)
+            }
+            Some(Command::Export { system, seed }) => {
+                match hunt::export(&self.registry, &system, seed) {
+                    Ok(text) => {
+                        print!("{text}");
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => bad_input(e),
+                }
+            }
             Some(Command::CheckHistory {
                 file,
                 model,
@@ -263,6 +326,15 @@ impl Cli {
             Ok(r) => r,
             Err(e) => return bad_input(e),
         };
+        // The log opens with every parameter the run was derived from, defaults and a
+        // swarm seed's draws included, as the file that would reproduce it.
+        println!("# {} seed {seed}, {system}, as run:", sc.name);
+        for line in scenario::ScenarioBuilder::from_scenario(&sc)
+            .to_toml()
+            .lines()
+        {
+            println!("#   {line}");
+        }
         for line in &report.log {
             println!("{line}");
         }
@@ -310,6 +382,82 @@ impl Cli {
         ))
     }
 
+    fn hunt(&self, plan: &hunt::Plan, json: bool) -> ExitCode {
+        match self.registry.sizes(&plan.system) {
+            Err(e) => return bad_input(e),
+            Ok(sizes) if sizes.is_empty() => {
+                return bad_input(format!("{} admits no cluster of 1 to 9 nodes", plan.system))
+            }
+            Ok(_) => {}
+        }
+        let mut progress = Progress::new(plan.count());
+        let done = hunt::hunt(&self.registry, plan, &mut |t| progress.show(t));
+        progress.finish();
+        let t = done.tally;
+        let reproduce = |seed: u64| {
+            let cmd = self.registry.command();
+            let sys = &plan.system;
+            format!(
+                "{cmd} export --system {sys} --seed {seed} > found.toml && \
+                 {cmd} replay found.toml --system {sys} --seed {seed}"
+            )
+        };
+        let groups = hunt::groups(&done.outcomes);
+        let rate = t.done as f64 / t.wall.as_secs_f64().max(1e-9);
+        let speed = t.sim_ns as f64 / 1e9 / t.wall.as_secs_f64().max(1e-9);
+        let seeds = match (done.outcomes.first(), done.outcomes.last()) {
+            (Some(a), Some(b)) => format!("seeds {}..={}", a.seed, b.seed),
+            _ => "no seeds".to_string(),
+        };
+        if json {
+            for o in done.outcomes.iter().filter(|o| !o.violations.is_empty()) {
+                println!(
+                    "{}",
+                    hunt::finding_json(&plan.system, o, &reproduce(o.seed))
+                );
+            }
+            println!(
+                "{{\"type\":\"summary\",\"system\":{},\"runs\":{},\"failed\":{},\"refused\":{},\"signatures\":{},\"jobs\":{},\"shard\":\"{}/{}\",\"wall_s\":{:.3},\"seeds_per_s\":{:.2},\"sim_per_wall\":{:.1}}}",
+                hunt::json_str(&plan.system),
+                t.done, t.failed, t.refused, groups.len(), plan.jobs,
+                plan.shard.index, plan.shard.count, t.wall.as_secs_f64(), rate, speed
+            );
+        } else {
+            println!(
+                "hunt {}: {} runs ({seeds}, shard {}/{}, {} jobs): {} failed, {} refused; \
+                 {:.1}s wall, {rate:.1} seeds/s, {speed:.0}x simulated/wall",
+                plan.system,
+                t.done,
+                plan.shard.index,
+                plan.shard.count,
+                plan.jobs,
+                t.failed,
+                t.refused,
+                t.wall.as_secs_f64()
+            );
+            for g in &groups {
+                println!(
+                    "\n{} ({}): {} seeds, first {}\n  {}\n  reproduce: {}",
+                    g.invariant,
+                    g.kind,
+                    g.seeds.len(),
+                    g.seeds[0],
+                    g.first,
+                    reproduce(g.seeds[0])
+                );
+            }
+            if let Some(o) = done.outcomes.iter().find(|o| o.refused.is_some()) {
+                println!(
+                    "\n{} seeds refused by the system; first, seed {}: {}",
+                    t.refused,
+                    o.seed,
+                    o.refused.as_deref().unwrap_or_default()
+                );
+            }
+        }
+        exit(t.failed == 0)
+    }
+
     fn sweep(&self, dir: &Path) -> ExitCode {
         let scenarios = match scenario::load_dir(dir, &self.registry.catalog()) {
             Ok(s) => s,
@@ -318,6 +466,7 @@ impl Cli {
         let names = self.registry.names();
         let mut all_expected = true;
         let mut rows = Vec::new();
+        let mut runs = 0;
         for sc in &scenarios {
             let mut cells = Vec::new();
             for system in &names {
@@ -325,12 +474,9 @@ impl Cli {
                     cells.push(None);
                     continue;
                 }
-                let r = match summary::run_seeds(
-                    &self.registry,
-                    sc,
-                    system,
-                    &summary::default_seeds(sc),
-                ) {
+                let seeds = summary::default_seeds(sc);
+                runs += seeds.len();
+                let r = match summary::run_seeds(&self.registry, sc, system, &seeds) {
                     Ok(r) => r,
                     Err(e) => return bad_input(e),
                 };
@@ -351,7 +497,88 @@ impl Cli {
             rows.push((sc.name.clone(), cells));
         }
         print!("{}", summary::matrix(&names, &rows));
+        let surprises = rows
+            .iter()
+            .flat_map(|(_, cells)| cells.iter().flatten())
+            .filter(|c| c.unexpected)
+            .count();
+        println!(
+            "\n{} scenarios, {} systems, {runs} runs, {surprises} surprises",
+            scenarios.len(),
+            names.len()
+        );
         exit(all_expected)
+    }
+}
+
+/// `90s`, `10m`, `2h` or a bare number of seconds.
+fn parse_wall(text: &str) -> Result<std::time::Duration, String> {
+    let t = text.trim();
+    let (digits, unit) = match t.char_indices().last() {
+        Some((i, 's')) => (&t[..i], 1),
+        Some((i, 'm')) => (&t[..i], 60),
+        Some((i, 'h')) => (&t[..i], 3600),
+        _ => (t, 1),
+    };
+    digits
+        .parse::<u64>()
+        .map(|n| std::time::Duration::from_secs(n * unit))
+        .map_err(|_| format!("expected a wall time like 90s, 10m or 2h, found {text:?}"))
+}
+
+/// A hunt's progress on standard error: a bar on a terminal, a plain line every ten
+/// seconds otherwise (CI logs).
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    last_line: std::time::Duration,
+}
+
+impl Progress {
+    fn new(total: Option<u64>) -> Progress {
+        use std::io::IsTerminal;
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = match total {
+                Some(n) => indicatif::ProgressBar::new(n),
+                None => indicatif::ProgressBar::new_spinner(),
+            };
+            let style = indicatif::ProgressStyle::with_template(
+                "{bar:30} {pos}/{len} seeds, {msg}, eta {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+            bar.set_style(style);
+            bar
+        });
+        Progress {
+            bar,
+            last_line: std::time::Duration::ZERO,
+        }
+    }
+
+    fn show(&mut self, t: &hunt::Tally) {
+        let secs = t.wall.as_secs_f64().max(1e-9);
+        let msg = format!(
+            "{:.1} seeds/s, {:.0}x simulated/wall, {} failed",
+            t.done as f64 / secs,
+            t.sim_ns as f64 / 1e9 / secs,
+            t.failed
+        );
+        match &self.bar {
+            Some(bar) => {
+                bar.set_position(t.done);
+                bar.set_message(msg);
+            }
+            None if t.wall >= self.last_line + std::time::Duration::from_secs(10) => {
+                self.last_line = t.wall;
+                eprintln!("hunt: {} seeds in {:.0}s, {msg}", t.done, secs);
+            }
+            None => {}
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
     }
 }
 

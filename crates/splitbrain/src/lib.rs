@@ -17,10 +17,12 @@
 //! - for a binary: [`cli::Cli`], the `splitbrain` command line over your registry.
 //!
 //! Modules here: [`testing`] (scenarios from `cargo test`), [`cli`] (the command line),
-//! [`bench`] (the `bench` command's figures).
+//! [`hunt`] (swarm seeds in parallel, findings grouped), [`bench`] (the `bench` command's
+//! figures).
 
 pub mod bench;
 pub mod cli;
+pub mod hunt;
 pub mod testing;
 
 pub use protocol::{

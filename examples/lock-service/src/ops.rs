@@ -214,6 +214,7 @@ fn first_inversion(grants: &[(u64, u64, u64, u32)]) -> Option<Violation> {
         if let Some(h) = highest.filter(|h| g.2 <= h.2) {
             return Some(Violation {
                 invariant: TOKEN_ORDER,
+                kind: "a token granted after a higher one",
                 at_ns: Some(g.1),
                 detail: format!(
                     "c{} was granted token {} after c{} had been granted token {}",

@@ -58,12 +58,18 @@ pub enum Guarantee {
     ReadYourWrites,
 }
 
-impl fmt::Display for Guarantee {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl Guarantee {
+    pub fn name(self) -> &'static str {
+        match self {
             Guarantee::MonotonicReads => "monotonic reads",
             Guarantee::ReadYourWrites => "read your writes",
-        })
+        }
+    }
+}
+
+impl fmt::Display for Guarantee {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
     }
 }
 

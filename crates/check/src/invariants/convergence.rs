@@ -34,6 +34,7 @@ pub fn check<S: Data>(states: &[(NodeId, S)]) -> Vec<Violation> {
     let (other, state) = differing[0];
     vec![Violation {
         invariant: InvariantId::CONVERGENCE,
+        kind: "replicas differ after quiescing",
         at_ns: None,
         detail: format!(
             "{first} and {other} differ after quiescing: {}{}",

@@ -118,6 +118,7 @@ fn report<S>(views: &[(String, &S)], lost: Vec<(usize, String)>) -> Vec<Violatio
         .take(MAX_REPORTED)
         .map(|(v, problem)| Violation {
             invariant: InvariantId::DURABILITY,
+            kind: "acknowledged write lost",
             at_ns: None,
             detail: format!("{}: {problem}", views[v].0),
         })

@@ -51,6 +51,7 @@ impl ElectionSafety {
                 }
                 Some(&first) if first != idx => self.record(Violation {
                     invariant: InvariantId::ELECTION_SAFETY,
+                    kind: "two leaders in one term",
                     at_ns: Some(now_ns),
                     detail: format!(
                         "n{} and n{} both leader in term {}",
@@ -79,6 +80,7 @@ impl ElectionSafety {
                     if !others.is_empty() {
                         self.record(Violation {
                             invariant: InvariantId::ELECTION_SAFETY,
+                            kind: "two masters at once",
                             at_ns: Some(now_ns),
                             detail: format!(
                                 "n{} became master while {} still acted as master",

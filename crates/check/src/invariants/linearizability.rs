@@ -33,6 +33,7 @@ where
             Ok(Verdict::Linearizable) => Ok(Vec::new()),
             Ok(Verdict::NotLinearizable(cx)) => Ok(vec![Violation {
                 invariant: InvariantId::LINEARIZABILITY,
+                kind: "no linearization",
                 at_ns: None,
                 detail: cx.to_string(),
             }]),

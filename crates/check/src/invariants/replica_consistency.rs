@@ -37,6 +37,7 @@ pub fn all_equal(states: &[(NodeId, Elements)]) -> Option<Violation> {
     let (other, state) = states.iter().find(|(_, s)| s != reference)?;
     Some(Violation {
         invariant: InvariantId::REPLICA_CONSISTENCY,
+        kind: "replicas hold different documents",
         at_ns: None,
         detail: format!(
             "the design's consistency check fails: {first} and {other} hold different documents ({})",
@@ -93,6 +94,7 @@ pub fn master_matches_fragments(
     }
     Some(Violation {
         invariant: InvariantId::REPLICA_CONSISTENCY,
+        kind: "node 1 is not nodes 2 and 3 combined",
         at_ns: None,
         detail: format!(
             "the design's consistency check (node 1 = nodes 2+3 combined) fails: {}",

@@ -36,6 +36,7 @@ pub fn check(history: &History<SetOp>, states: &[(NodeId, Elements)]) -> Option<
     let (node, detail) = failing.first()?;
     Some(Violation {
         invariant: InvariantId::SET,
+        kind: "a replica's set fails the set checker",
         at_ns: None,
         detail: format!(
             "{node}: {detail}{}",

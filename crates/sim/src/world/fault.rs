@@ -4,6 +4,7 @@
 
 use super::World;
 use crate::trace::Mark;
+use core::time::Duration;
 use protocol::{NodeId, Role, System};
 use rand_core::RngCore;
 use scenario::Selector;
@@ -134,11 +135,20 @@ impl<S: System> World<S> {
         self.trace.mark(now, Mark::Loss { rate });
     }
 
-    /// The fault phase is over: the network heals and loses nothing more (the caller
-    /// brings every node back).
+    /// Sets every packet's delay range from now on.
+    pub fn set_latency(&mut self, min: Duration, max: Duration) {
+        self.net.set_latency(min, max);
+        let now = self.now_ns();
+        let (min_ns, max_ns) = (min.as_nanos() as u64, max.as_nanos() as u64);
+        self.trace.mark(now, Mark::Latency { min_ns, max_ns });
+    }
+
+    /// The fault phase is over: the network heals, loses nothing more and has the
+    /// scenario's latency again (the caller brings every node back).
     pub fn quiesce(&mut self) {
         self.net.heal();
         self.net.set_loss(0.0);
+        self.net.restore_latency();
         let now = self.now_ns();
         let liveness = self.liveness.is_some();
         self.trace.mark(now, Mark::Quiesce { liveness });

@@ -26,7 +26,9 @@ pub struct Simulation<S: System> {
     pub end_ns: u64,
     /// Clients in the run (a session is a process modulo this).
     pub clients: u32,
-    /// What a node's panic said, if one stopped the run (then nothing else survives).
+    /// What a node's panic said, if one stopped the run. Then the history, timeline and
+    /// log are what happened until the panic, `observed` what the harness had seen break
+    /// by then (two leaders in one term is often what led to it), and there are no finals.
     pub panic: Option<String>,
 }
 
@@ -72,6 +74,32 @@ impl<S: System> World<S> {
 }
 
 impl<S: System> World<S> {
+    /// What survives a node's panic: the run until then. The world may have been
+    /// mid-step, so only what was recorded is read: no final states, no liveness verdict
+    /// (the run never reached its deadline).
+    pub fn salvage(&mut self, seed: u64, message: String) -> Simulation<S> {
+        let end_ns = self.now_ns();
+        let mut events: Vec<Event<S::Op>> = std::mem::take(&mut self.history);
+        // A panicking step may have stamped a reply ahead of others; keep time order.
+        events.sort_by_key(|e| e.time_ns);
+        self.trace.feed(&[events.len() as u64, u64::MAX]);
+        let (timeline, timeline_dropped) = self.trace.take_timeline();
+        Simulation {
+            seed,
+            digest: self.trace.digest(),
+            history: History { events },
+            finals: Vec::new(),
+            observed: self.election.violations().to_vec(),
+            timeline,
+            timeline_dropped,
+            log: self.trace.take_log(),
+            stats: self.trace.stats,
+            end_ns,
+            clients: self.clients.len() as u32,
+            panic: Some(message),
+        }
+    }
+
     /// With a liveness phase: a violation if any operation invoked in its second half
     /// was not served (see [`crate::client::Service`]).
     fn liveness_violation(&mut self) -> Option<Violation> {
@@ -93,6 +121,7 @@ impl<S: System> World<S> {
         let secs = |ns: u64| ns as f64 / 1e9;
         Some(Violation {
             invariant: InvariantId::LIVENESS,
+            kind: "operations unserved after the heal",
             at_ns: Some(at_ns),
             detail: format!(
                 "{unserved} of {invoked} operations invoked from {:.1}s to {:.1}s (with \

@@ -53,6 +53,25 @@ pub(super) struct Lookahead<S> {
     /// one buffer.
     watched: Vec<usize>,
     fresh: bool,
+    /// What [`Lookahead::reachable`] found of each operation within one call of
+    /// [`Lookahead::admits`] (one state, one `j`): without it, every enabler's enablers
+    /// are asked again, and a history with many puts of the same value made the question
+    /// cubic in them.
+    known: Vec<Known>,
+    /// Which call of [`Lookahead::admits`] the `known` entries of this one are from.
+    generation: u32,
+}
+
+/// The answer is monotone in depth: reachable within `d + 1` resets implies within `d`
+/// (each deeper level adds a condition). So one failing depth and one succeeding depth
+/// decide every other.
+#[derive(Clone, Copy)]
+struct Known {
+    generation: u32,
+    /// Unreachable at this depth and every deeper one.
+    fails_from: u8,
+    /// Reachable at this depth and every shallower one, if any.
+    holds_to: Option<u8>,
 }
 
 impl<S> Lookahead<S> {
@@ -82,6 +101,15 @@ impl<S> Lookahead<S> {
             unarmed: after,
             watched: Vec::with_capacity(WATCHED + 1),
             fresh: false,
+            known: vec![
+                Known {
+                    generation: 0,
+                    fails_from: u8::MAX,
+                    holds_to: None,
+                };
+                group.len()
+            ],
+            generation: 0,
         }
     }
 
@@ -114,6 +142,7 @@ impl<S> Lookahead<S> {
         if !self.active || self.unarmed > 0 {
             return Ok(());
         }
+        self.generation = self.generation.wrapping_add(1);
         if !self.fresh {
             // One more than watched: `j` itself may lead.
             self.watched.clear();
@@ -154,18 +183,44 @@ impl<S> Lookahead<S> {
         j: usize,
         depth: usize,
     ) -> bool {
-        let (i, outcome) = &group[r];
-        if model.can_precede(state, ops[*i].op, *outcome) {
+        assert!(
+            depth <= ENABLER_DEPTH,
+            "depth counts down from ENABLER_DEPTH"
+        );
+        let d = depth as u8;
+        let generation = self.generation;
+        let known = &mut self.known[r];
+        if known.generation != generation {
+            *known = Known {
+                generation,
+                fails_from: u8::MAX,
+                holds_to: None,
+            };
+        }
+        if d >= known.fails_from {
+            return false;
+        }
+        if known.holds_to.is_some_and(|h| d <= h) {
             return true;
         }
-        let count = enablers_of(&mut self.enablers[r], &self.to, model, ops, group, r).len();
-        // By index: the recursion needs `self` back between enablers.
-        (0..count).any(|e| {
-            let k = self.enablers[r].as_ref().map_or(NONE, |en| en[e]);
-            k != j
-                && !self.placed[k]
-                && (depth == 0 || self.reachable(model, ops, group, state, k, j, depth - 1))
-        })
+        let (i, outcome) = &group[r];
+        let holds = model.can_precede(state, ops[*i].op, *outcome) || {
+            let count = enablers_of(&mut self.enablers[r], &self.to, model, ops, group, r).len();
+            // By index: the recursion needs `self` back between enablers.
+            (0..count).any(|e| {
+                let k = self.enablers[r].as_ref().map_or(NONE, |en| en[e]);
+                k != j
+                    && !self.placed[k]
+                    && (depth == 0 || self.reachable(model, ops, group, state, k, j, depth - 1))
+            })
+        };
+        let known = &mut self.known[r];
+        if holds {
+            known.holds_to = Some(known.holds_to.map_or(d, |h| h.max(d)));
+        } else {
+            known.fails_from = known.fails_from.min(d);
+        }
+        holds
     }
 }
 
