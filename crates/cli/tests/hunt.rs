@@ -14,6 +14,7 @@ fn plan(system: &str, seeds: u64, jobs: usize, shard: Shard) -> Plan {
         from: 1,
         jobs,
         shard,
+        budget: hunt::BUDGET,
     }
 }
 
@@ -73,7 +74,7 @@ fn an_exported_seed_is_a_file_that_reproduces_its_run() {
     let registry = builtins();
     let catalog = registry.catalog();
     for (system, seed) in [("bully", 1), ("raft", 3), ("quorum-kv", 2)] {
-        let found = hunt::run_seed(&registry, system, seed);
+        let found = hunt::run_seed(&registry, system, seed, hunt::BUDGET);
         let text = hunt::export(&registry, system, seed).expect("exports");
         assert!(text.starts_with("# Swarm seed"), "{text}");
         let path = std::path::PathBuf::from(format!("found-{system}.toml"));
@@ -124,4 +125,30 @@ fn swarm_seeds_switch_every_fault_kind_on_and_off_and_always_build() {
         assert_eq!(on.len(), scenario::swarm::Kind::ALL.len(), "{system}");
         assert_eq!(off.len(), scenario::swarm::Kind::ALL.len(), "{system}");
     }
+}
+
+#[test]
+fn a_shrunk_finding_keeps_its_invariant_with_at_most_five_faults() {
+    let registry = builtins();
+    let catalog = registry.catalog();
+    let text = hunt::export(&registry, "bully", 1).expect("exports");
+    let sc =
+        scenario::parse_str(&text, std::path::Path::new("found.toml"), &catalog).expect("parses");
+    let found = hunt::run_seed(&registry, "bully", 1, hunt::BUDGET);
+    let invariant = found.violations[0].invariant;
+    let shrunk = splitbrain::shrink::shrink(&registry, &sc, "bully", 1).expect("shrinks");
+    assert_eq!(shrunk.invariant, invariant);
+    assert!(shrunk.violations.iter().any(|v| v.invariant == invariant));
+    assert!(shrunk.after.faults <= 5, "{}", shrunk.after);
+    assert!(
+        shrunk.after.faults < shrunk.before.faults,
+        "{} -> {}",
+        shrunk.before,
+        shrunk.after
+    );
+    assert!(shrunk.after.operations < shrunk.before.operations);
+    // Deterministic: the same file and seed shrink to the same scenario.
+    let again = splitbrain::shrink::shrink(&registry, &sc, "bully", 1).expect("shrinks");
+    let text = |s: &splitbrain::Scenario| splitbrain::ScenarioBuilder::from_scenario(s).to_toml();
+    assert_eq!(text(&again.scenario), text(&shrunk.scenario));
 }

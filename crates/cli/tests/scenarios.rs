@@ -32,6 +32,17 @@ fn scenarios_match_expectations_and_snapshots() {
     );
 }
 
+/// Shrunk findings of hunts (`splitbrain hunt`, `export`, `shrink`): each must still fail
+/// as its file expects, on its one seed, with the summary its snapshot holds.
+#[test]
+fn regressions_still_fail_as_they_did() {
+    snapshot_scenarios(
+        &builtins(),
+        workspace().join("sim-scenarios/regressions"),
+        workspace().join("snapshots/regressions"),
+    );
+}
+
 #[test]
 fn pinned_seeds_replay_to_the_same_digest() {
     let registry = builtins();

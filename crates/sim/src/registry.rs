@@ -112,15 +112,16 @@ impl Registry {
 }
 
 /// A scenario's path as a user at the workspace root types it: files in a
-/// `sim-scenarios` folder print as `sim-scenarios/NAME.toml` wherever the process runs,
-/// so snapshots do not depend on the checkout's location.
+/// `sim-scenarios` folder (or one below it, such as `sim-scenarios/regressions`) print
+/// from that folder on, wherever the process runs, so snapshots do not depend on the
+/// checkout's location.
 pub fn display_path(path: &std::path::Path) -> String {
-    let parent_is_scenarios = path
-        .parent()
-        .and_then(|p| p.file_name())
-        .is_some_and(|n| n == "sim-scenarios");
-    match (parent_is_scenarios, path.file_name()) {
-        (true, Some(name)) => format!("sim-scenarios/{}", name.to_string_lossy()),
+    let parts: Vec<String> = path
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    match parts.iter().rposition(|p| p == "sim-scenarios") {
+        Some(i) if i + 1 < parts.len() => parts[i..].join("/"),
         _ => path.display().to_string(),
     }
 }

@@ -111,6 +111,9 @@ enum Command {
         /// One JSON line per finding and a summary line, on standard output.
         #[arg(long)]
         json: bool,
+        /// Seconds each run's checkers may spend before the run is undecided.
+        #[arg(long, default_value_t = 2.0)]
+        budget_s: f64,
     },
     /// Write a swarm seed's scenario as a file that reproduces it.
     Export {
@@ -118,6 +121,21 @@ enum Command {
         system: String,
         #[arg(long)]
         seed: u64,
+    },
+    /// Make a failing scenario small: fewer faults, a shorter run, fewer clients, keys
+    /// and nodes, a plainer network, while the same invariant still fails on the seed.
+    Shrink {
+        file: PathBuf,
+        /// The system to shrink for (default: the file's first system expected to fail,
+        /// else its first).
+        #[arg(long)]
+        system: Option<String>,
+        /// The failing seed (default: the file's first default seed that fails).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Where to write the smallest file (default: FILE's name with `-shrunk`).
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Measure simulation speed on the standard workload.
     Bench {
@@ -225,6 +243,7 @@ impl Cli {
                 jobs,
                 shard,
                 json,
+                budget_s,
             }) => {
                 let limit = match (time, seeds) {
                     (Some(t), _) => hunt::Limit::Time(t),
@@ -236,6 +255,10 @@ impl Cli {
                     from,
                     jobs: jobs.max(1),
                     shard,
+                    budget: protocol::Budget {
+                        time: std::time::Duration::from_secs_f64(budget_s.max(0.001)),
+                        ..hunt::BUDGET
+                    },
                 };
                 self.hunt(&plan, json)
             }
@@ -248,6 +271,12 @@ impl Cli {
                     Err(e) => bad_input(e),
                 }
             }
+            Some(Command::Shrink {
+                file,
+                system,
+                seed,
+                out,
+            }) => self.shrink(&file, system.as_deref(), seed, out),
             Some(Command::CheckHistory {
                 file,
                 model,
@@ -417,14 +446,14 @@ impl Cli {
                 );
             }
             println!(
-                "{{\"type\":\"summary\",\"system\":{},\"runs\":{},\"failed\":{},\"refused\":{},\"signatures\":{},\"jobs\":{},\"shard\":\"{}/{}\",\"wall_s\":{:.3},\"seeds_per_s\":{:.2},\"sim_per_wall\":{:.1}}}",
+                "{{\"type\":\"summary\",\"system\":{},\"runs\":{},\"failed\":{},\"refused\":{},\"undecided\":{},\"signatures\":{},\"jobs\":{},\"shard\":\"{}/{}\",\"wall_s\":{:.3},\"seeds_per_s\":{:.2},\"sim_per_wall\":{:.1}}}",
                 hunt::json_str(&plan.system),
-                t.done, t.failed, t.refused, groups.len(), plan.jobs,
+                t.done, t.failed, t.refused, t.undecided, groups.len(), plan.jobs,
                 plan.shard.index, plan.shard.count, t.wall.as_secs_f64(), rate, speed
             );
         } else {
             println!(
-                "hunt {}: {} runs ({seeds}, shard {}/{}, {} jobs): {} failed, {} refused; \
+                "hunt {}: {} runs ({seeds}, shard {}/{}, {} jobs): {} failed, {} refused, {} undecided; \
                  {:.1}s wall, {rate:.1} seeds/s, {speed:.0}x simulated/wall",
                 plan.system,
                 t.done,
@@ -433,6 +462,7 @@ impl Cli {
                 plan.jobs,
                 t.failed,
                 t.refused,
+                t.undecided,
                 t.wall.as_secs_f64()
             );
             for g in &groups {
@@ -446,6 +476,19 @@ impl Cli {
                     reproduce(g.seeds[0])
                 );
             }
+            let undecided: Vec<String> = done
+                .outcomes
+                .iter()
+                .filter(|o| !o.undecided.is_empty())
+                .map(|o| o.seed.to_string())
+                .collect();
+            if !undecided.is_empty() {
+                println!(
+                    "\nundecided within {:.1}s of checking (neither found nor passed): seeds {}",
+                    plan.budget.time.as_secs_f64(),
+                    undecided.join(", ")
+                );
+            }
             if let Some(o) = done.outcomes.iter().find(|o| o.refused.is_some()) {
                 println!(
                     "\n{} seeds refused by the system; first, seed {}: {}",
@@ -456,6 +499,76 @@ impl Cli {
             }
         }
         exit(t.failed == 0)
+    }
+
+    fn shrink(
+        &self,
+        file: &Path,
+        system: Option<&str>,
+        seed: Option<u64>,
+        out: Option<PathBuf>,
+    ) -> ExitCode {
+        let sc = match self.load(file) {
+            Ok(sc) => sc,
+            Err(code) => return code,
+        };
+        let failing = |s: &&String| {
+            sc.expect
+                .get(*s)
+                .is_some_and(|e| *e != scenario::Expect::Pass)
+        };
+        let system = match system {
+            Some(s) => s.to_string(),
+            None => match sc.systems.iter().find(failing).or(sc.systems.first()) {
+                Some(s) => s.clone(),
+                None => return bad_input("the file names no system"),
+            },
+        };
+        let seed = match seed {
+            Some(k) => k,
+            None => {
+                let fails = |k: &u64| {
+                    self.registry
+                        .run(&system, &sc, *k, &RunOptions::default())
+                        .is_ok_and(|r| !r.violations.is_empty())
+                };
+                match summary::default_seeds(&sc).into_iter().find(fails) {
+                    Some(k) => k,
+                    None => return bad_input(format!("no default seed of {} fails", sc.name)),
+                }
+            }
+        };
+        let shrunk = match crate::shrink::shrink(&self.registry, &sc, &system, seed) {
+            Ok(s) => s,
+            Err(e) => return bad_input(e),
+        };
+        let out = out.unwrap_or_else(|| file.with_file_name(format!("{}-shrunk.toml", sc.name)));
+        let mut small = shrunk.scenario.clone();
+        small.seeds = 1;
+        small.first_seed = seed;
+        small.pinned_seed = seed;
+        let note = format!(
+            "Shrunk by `{} shrink {} --system {system} --seed {seed}`: {} still fails.\n\
+             before: {}\nafter:  {} ({} runs tried)",
+            self.registry.command(),
+            sim::registry::display_path(file),
+            shrunk.invariant,
+            shrunk.before,
+            shrunk.after,
+            shrunk.runs
+        );
+        let text = scenario::ScenarioBuilder::from_scenario(&small)
+            .comment(&note)
+            .to_toml();
+        if let Err(e) = std::fs::write(&out, text) {
+            return bad_input(format!("{}: cannot write: {e}", out.display()));
+        }
+        println!("{note}");
+        for v in &shrunk.violations {
+            println!("violation: {v}");
+        }
+        println!("written to {}", out.display());
+        ExitCode::SUCCESS
     }
 
     fn sweep(&self, dir: &Path) -> ExitCode {

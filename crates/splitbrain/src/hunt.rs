@@ -6,7 +6,7 @@
 //! file would be; the run uses the same seed. `export` writes that scenario out, so a
 //! finding reproduces from a file.
 
-use protocol::{InvariantId, Violation};
+use protocol::{Budget, InvariantId, Violation};
 use scenario::swarm::{self, Space};
 use scenario::{Scenario, ScenarioBuilder};
 use sim::{Registry, RunOptions};
@@ -24,7 +24,18 @@ pub struct Plan {
     /// Runs at once, one thread each.
     pub jobs: usize,
     pub shard: Shard,
+    /// What each run's checkers may spend ([`BUDGET`] by default). A run they cannot
+    /// judge within it is undecided, reported apart, never a finding or a pass.
+    pub budget: Budget,
 }
+
+/// A hunt's default checker budget per run: a tenth of a scenario run's, since a hunt
+/// is about many seeds, and a history that takes seconds to judge is rare (one seed in
+/// a thousand of raft's: one key, a dozen clients, most operations timing out).
+pub const BUDGET: Budget = Budget {
+    time: Duration::from_secs(2),
+    memory: 256 << 20,
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Limit {
@@ -152,11 +163,15 @@ fn draw(registry: &Registry, system: &str, seed: u64) -> Result<ScenarioBuilder,
 /// Runs swarm seed `seed` of `system`. A panic anywhere in it (a system's panic is
 /// already a `panic` violation; this catches the harness's or a checker's) is a finding
 /// for the seed, never the end of a hunt.
-pub fn run_seed(registry: &Registry, system: &str, seed: u64) -> Outcome {
+pub fn run_seed(registry: &Registry, system: &str, seed: u64, budget: Budget) -> Outcome {
+    let opts = RunOptions {
+        budget,
+        ..RunOptions::default()
+    };
     let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let sc = scenario(registry, system, seed).expect("the hunt checked the system's name");
         registry
-            .run(system, &sc, seed, &RunOptions::default())
+            .run(system, &sc, seed, &opts)
             .map_err(|e| e.to_string())
     }));
     let empty = Outcome {
@@ -204,6 +219,7 @@ pub struct Tally {
     pub done: u64,
     pub failed: u64,
     pub refused: u64,
+    pub undecided: u64,
     pub sim_ns: u64,
     pub wall: Duration,
 }
@@ -231,7 +247,7 @@ pub fn hunt(registry: &Registry, plan: &Plan, progress: &mut dyn FnMut(&Tally)) 
         if plan.count().is_some_and(|n| i >= n) {
             return;
         }
-        let outcome = run_seed(registry, &plan.system, plan.seed(i));
+        let outcome = run_seed(registry, &plan.system, plan.seed(i), plan.budget);
         if tx.send(outcome).is_err() {
             return;
         }
@@ -254,6 +270,7 @@ pub fn hunt(registry: &Registry, plan: &Plan, progress: &mut dyn FnMut(&Tally)) 
                     tally.sim_ns += o.sim_ns;
                     tally.failed += u64::from(!o.violations.is_empty());
                     tally.refused += u64::from(o.refused.is_some());
+                    tally.undecided += u64::from(!o.undecided.is_empty());
                     outcomes.push(o);
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {}

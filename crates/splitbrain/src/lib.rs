@@ -17,12 +17,14 @@
 //! - for a binary: [`cli::Cli`], the `splitbrain` command line over your registry.
 //!
 //! Modules here: [`testing`] (scenarios from `cargo test`), [`cli`] (the command line),
-//! [`hunt`] (swarm seeds in parallel, findings grouped), [`bench`] (the `bench` command's
+//! [`hunt`] (swarm seeds in parallel, findings grouped), [`shrink`] (a failing scenario
+//! made small), [`bench`] (the `bench` command's
 //! figures).
 
 pub mod bench;
 pub mod cli;
 pub mod hunt;
+pub mod shrink;
 pub mod testing;
 
 pub use protocol::{
