@@ -5,7 +5,9 @@
 
 use crate::catalog::Catalog;
 use crate::parse::{parse_str, ScenarioError};
-use crate::schema::{Action, Distribution, Expect, Network, Scenario, Workload};
+use crate::schema::{
+    Action, Distribution, Expect, Network, ProtocolEvent, Scenario, Trigger, Workload,
+};
 use crate::selector::Selector;
 use core::time::Duration;
 use protocol::InvariantId;
@@ -107,7 +109,7 @@ impl ScenarioBuilder {
         b.workload = workload_lines(&sc.workload);
         for f in &sc.timeline {
             let repeat = f.every.map(|e| (e, f.times));
-            b = b.fault(f.at, f.action.clone(), repeat);
+            b = b.fault(f.at, f.action.clone(), repeat, f.on.as_ref());
         }
         for (system, verdict) in &sc.expect {
             let ids: Vec<InvariantId> = match verdict {
@@ -245,16 +247,31 @@ impl ScenarioBuilder {
 
     /// `action` at `at`.
     pub fn at(self, at: Duration, action: Action) -> Self {
-        self.fault(at, action, None)
+        self.fault(at, action, None, None)
+    }
+
+    /// `action` right after `trigger`'s event, armed from `at`.
+    pub fn on(self, at: Duration, trigger: &Trigger, action: Action) -> Self {
+        self.fault(at, action, None, Some(trigger))
     }
 
     /// `action` at `at`, then every `every`, `times` times in all.
     pub fn every(self, at: Duration, every: Duration, times: u32, action: Action) -> Self {
-        self.fault(at, action, Some((every, times)))
+        self.fault(at, action, Some((every, times)), None)
     }
 
-    fn fault(mut self, at: Duration, action: Action, repeat: Option<(Duration, u32)>) -> Self {
-        let mut t = format!("[[timeline]]\nat = {}\n{}", dur(at), action_toml(&action));
+    fn fault(
+        mut self,
+        at: Duration,
+        action: Action,
+        repeat: Option<(Duration, u32)>,
+        on: Option<&Trigger>,
+    ) -> Self {
+        let mut t = format!("[[timeline]]\nat = {}\n", dur(at));
+        if let Some(trigger) = on {
+            t.push_str(&trigger_toml(trigger));
+        }
+        t.push_str(&action_toml(&action));
         if let Some((every, times)) = repeat {
             let _ = write!(t, "every = {}\ntimes = {times}\n", dur(every));
         }
@@ -390,6 +407,40 @@ fn workload_lines(w: &Workload) -> Vec<String> {
     lines.push(format!("timeout = {}", dur(w.timeout)));
     lines.push(format!("max_redirects = {}", w.max_redirects));
     lines
+}
+
+/// A trigger's fields, as a file writes them.
+fn trigger_toml(t: &Trigger) -> String {
+    let mut out = String::new();
+    match &t.event {
+        ProtocolEvent::Role { role, min_term } => {
+            let _ = write!(out, "on = \"role\"\nrole = \"{}\"\n", role.name());
+            if *min_term > 0 {
+                let _ = writeln!(out, "term_at_least = {min_term}");
+            }
+        }
+        ProtocolEvent::Send { message } => {
+            out.push_str("on = \"send\"\n");
+            if let Some(m) = message {
+                let _ = writeln!(out, "message = {}", quoted(m));
+            }
+        }
+        ProtocolEvent::Persist => out.push_str("on = \"persist\"\n"),
+        ProtocolEvent::Sync => out.push_str("on = \"sync\"\n"),
+        ProtocolEvent::Reply { ok } => {
+            out.push_str("on = \"reply\"\n");
+            if !ok {
+                out.push_str("ok = false\n");
+            }
+        }
+    }
+    if t.node != Selector::All {
+        let _ = writeln!(out, "node = \"{}\"", t.node);
+    }
+    if t.count != 1 {
+        let _ = writeln!(out, "count = {}", t.count);
+    }
+    out
 }
 
 /// A fault's fields after `at`, as a file writes them.

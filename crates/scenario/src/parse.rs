@@ -119,6 +119,13 @@ struct RawFault {
     latency: Option<Spanned<[String; 2]>>,
     every: Option<Spanned<String>>,
     times: Option<Spanned<u32>>,
+    on: Option<Spanned<String>>,
+    message: Option<Spanned<String>>,
+    node: Option<Spanned<String>>,
+    count: Option<Spanned<u32>>,
+    role: Option<Spanned<String>>,
+    term_at_least: Option<Spanned<u64>>,
+    ok: Option<Spanned<bool>>,
 }
 
 #[derive(Deserialize)]
@@ -743,11 +750,151 @@ fn validate_fault(
         (None, Some(_)) => return Err(cx.err(raw.span(), field("times"), "`every` needs `times`")),
         (None, None) => 1,
     };
+    let on = validate_trigger(cx, raw, index, nodes)?;
+    if on.is_some() && every.is_some() {
+        return Err(cx.err(
+            raw.span(),
+            field("every"),
+            "a triggered fault fires once: expected no `every` with `on`",
+        ));
+    }
+    let names_trigger = |s: &Selector| *s == Selector::Trigger;
+    let targets_trigger = match &action {
+        Action::Crash { target }
+        | Action::Restart { target }
+        | Action::Pause { target }
+        | Action::Resume { target }
+        | Action::Isolate { target }
+        | Action::Partition { target }
+        | Action::ClockJump { target, .. } => names_trigger(target),
+        Action::OneWay { from, to } => names_trigger(from) || names_trigger(to),
+        Action::Heal | Action::Loss { .. } | Action::Latency { .. } => false,
+    };
+    if targets_trigger && on.is_none() {
+        return Err(cx.err(
+            raw.span(),
+            field("target"),
+            "`trigger` names the node whose event fired a fault: expected `on` too",
+        ));
+    }
     Ok(Fault {
         at,
         action,
         every,
         times,
         line: cx.line_of(raw.span().start),
+        on,
     })
+}
+
+/// The `on` of a fault and its fields; fields of a trigger without `on` are errors.
+fn validate_trigger(
+    cx: &Ctx<'_>,
+    raw: &Spanned<RawFault>,
+    index: usize,
+    nodes: u32,
+) -> Result<Option<Trigger>, ScenarioError> {
+    let f = raw.get_ref();
+    let field = |name: &str| format!("timeline[{index}].{name}");
+    let Some(on) = &f.on else {
+        let stray = [
+            ("message", f.message.as_ref().map(|m| m.span())),
+            ("node", f.node.as_ref().map(|m| m.span())),
+            ("count", f.count.as_ref().map(|m| m.span())),
+            ("role", f.role.as_ref().map(|m| m.span())),
+            ("term_at_least", f.term_at_least.as_ref().map(|m| m.span())),
+            ("ok", f.ok.as_ref().map(|m| m.span())),
+        ];
+        if let Some((name, Some(span))) = stray.into_iter().find(|(_, s)| s.is_some()) {
+            return Err(cx.err(
+                span,
+                field(name),
+                format!("`{name}` describes a trigger: expected `on` too"),
+            ));
+        }
+        return Ok(None);
+    };
+    let only = |name: &str, present: Option<Range<usize>>, event: &str| match present {
+        Some(span) => Err(cx.err(
+            span,
+            field(name),
+            format!("`{name}` is for `on = \"{event}\"`, not {:?}", on.get_ref()),
+        )),
+        None => Ok(()),
+    };
+    let event = match on.get_ref().as_str() {
+        "role" => {
+            let r = f
+                .role
+                .as_ref()
+                .ok_or_else(|| cx.err(raw.span(), field("role"), "`on = \"role\"` needs `role`"))?;
+            let role = match r.get_ref().as_str() {
+                "leader" => RoleName::Leader,
+                "candidate" => RoleName::Candidate,
+                "follower" => RoleName::Follower,
+                other => {
+                    return Err(cx.err(
+                        r.span(),
+                        field("role"),
+                        format!("expected leader, candidate or follower, found {other:?}"),
+                    ))
+                }
+            };
+            let min_term = f.term_at_least.as_ref().map_or(0, |t| *t.get_ref());
+            ProtocolEvent::Role { role, min_term }
+        }
+        "send" => ProtocolEvent::Send {
+            message: f.message.as_ref().map(|m| m.get_ref().clone()),
+        },
+        "persist" => ProtocolEvent::Persist,
+        "sync" => ProtocolEvent::Sync,
+        "reply" => ProtocolEvent::Reply {
+            ok: f.ok.as_ref().is_none_or(|o| *o.get_ref()),
+        },
+        other => {
+            return Err(cx.err(
+                on.span(),
+                field("on"),
+                format!(
+                    "unknown event {other:?}; expected one of {}",
+                    ProtocolEvent::NAMES
+                ),
+            ))
+        }
+    };
+    if !matches!(event, ProtocolEvent::Role { .. }) {
+        only("role", f.role.as_ref().map(|r| r.span()), "role")?;
+        only(
+            "term_at_least",
+            f.term_at_least.as_ref().map(|r| r.span()),
+            "role",
+        )?;
+    }
+    if !matches!(event, ProtocolEvent::Send { .. }) {
+        only("message", f.message.as_ref().map(|r| r.span()), "send")?;
+    }
+    if !matches!(event, ProtocolEvent::Reply { .. }) {
+        only("ok", f.ok.as_ref().map(|r| r.span()), "reply")?;
+    }
+    let node = match &f.node {
+        Some(n) => Selector::parse(n.get_ref(), nodes)
+            .map_err(|m| cx.err(n.span(), field("node"), format!("expected {m}")))?,
+        None => Selector::All,
+    };
+    if node == Selector::Trigger {
+        let span = f.node.as_ref().map_or(raw.span(), |n| n.span());
+        return Err(cx.err(
+            span,
+            field("node"),
+            "expected whose events count, not `trigger`",
+        ));
+    }
+    let count = match &f.count {
+        Some(c) if *c.get_ref() == 0 => {
+            return Err(cx.err(c.span(), field("count"), "expected a count of 1 or more"))
+        }
+        Some(c) => *c.get_ref(),
+        None => 1,
+    };
+    Ok(Some(Trigger { event, node, count }))
 }

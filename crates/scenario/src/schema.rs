@@ -152,6 +152,56 @@ pub struct Fault {
     pub times: u32,
     /// Line in the file, for messages about this fault.
     pub line: usize,
+    /// Fire on a protocol event instead of at `at` (then `at` is when it is armed).
+    pub on: Option<Trigger>,
+}
+
+/// A protocol event that fires a fault, as the harness sees it: the fault is done right
+/// after the `count`-th matching event since `at`, before the node's next effect (so a
+/// crash on a reply drops the sends the same handler emitted after it). It fires once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Trigger {
+    pub event: ProtocolEvent,
+    /// Whose events count: `leader` and `followers` are judged at each event, other
+    /// selectors once, when the trigger is armed.
+    pub node: Selector,
+    pub count: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProtocolEvent {
+    /// The node's role became `role` (in a term of at least `min_term`).
+    Role { role: RoleName, min_term: u64 },
+    /// The node sent a message of this kind (its variant name, as the replay log shows
+    /// it: `AppendEntries`), or any message.
+    Send { message: Option<String> },
+    /// The node wrote a record to its disk (not yet synced).
+    Persist,
+    /// The node synced its disk.
+    Sync,
+    /// The node answered a client: successfully (an acknowledgement), or with an error.
+    Reply { ok: bool },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RoleName {
+    Leader,
+    Candidate,
+    Follower,
+}
+
+impl RoleName {
+    pub fn name(self) -> &'static str {
+        match self {
+            RoleName::Leader => "leader",
+            RoleName::Candidate => "candidate",
+            RoleName::Follower => "follower",
+        }
+    }
+}
+
+impl ProtocolEvent {
+    pub const NAMES: &'static str = "role, send, persist, sync, reply";
 }
 
 #[derive(Clone, Debug, PartialEq)]

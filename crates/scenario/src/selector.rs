@@ -27,11 +27,13 @@ pub enum Selector {
     /// highest id); no node for systems without one. Explicit ids cannot name it, since
     /// a scenario's `nodes` counts replicas and every system must accept its selectors.
     Monitor,
+    /// The node whose event fired a triggered fault (only with `on`).
+    Trigger,
 }
 
 impl Selector {
     pub const NAMES: &'static str =
-        "leader, followers, leader-side, minority, majority, random, down, all, monitor, or nodes like n2 or n1,n3";
+        "leader, followers, leader-side, minority, majority, random, down, all, monitor, trigger (with `on`), or nodes like n2 or n1,n3";
 
     /// `nodes` is the cluster size, to check explicit ids.
     pub fn parse(text: &str, nodes: u32) -> Result<Selector, String> {
@@ -45,6 +47,7 @@ impl Selector {
             "down" => Selector::Down,
             "all" => Selector::All,
             "monitor" => Selector::Monitor,
+            "trigger" => Selector::Trigger,
             list => {
                 let mut ids = Vec::new();
                 for part in list.split(',') {
@@ -79,6 +82,7 @@ impl fmt::Display for Selector {
             Selector::Down => f.write_str("down"),
             Selector::All => f.write_str("all"),
             Selector::Monitor => f.write_str("monitor"),
+            Selector::Trigger => f.write_str("trigger"),
             Selector::Nodes(ids) => {
                 let names: Vec<String> = ids.iter().map(|i| format!("n{i}")).collect();
                 f.write_str(&names.join(","))

@@ -14,7 +14,7 @@
 
 use crate::builder::ScenarioBuilder;
 use crate::catalog::SystemInfo;
-use crate::schema::Action;
+use crate::schema::{Action, ProtocolEvent, RoleName, Trigger};
 use crate::selector::Selector;
 use core::time::Duration;
 
@@ -49,10 +49,18 @@ pub enum Kind {
     LossBurst,
     LatencySpike,
     ClockJump,
+    /// The leader crashes right after it acknowledges a client, inside that step.
+    CrashOnAck,
+    /// A node crashes right after its n-th disk write, before it syncs.
+    CrashOnPersist,
+    /// The leader crashes right after its n-th message.
+    CrashOnSend,
+    /// Whoever becomes leader (in a later term) is isolated at once.
+    IsolateNewLeader,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 12] = [
+    pub const ALL: [Kind; 16] = [
         Kind::CrashRestart,
         Kind::CrashesCloseTogether,
         Kind::PauseResume,
@@ -65,6 +73,10 @@ impl Kind {
         Kind::LossBurst,
         Kind::LatencySpike,
         Kind::ClockJump,
+        Kind::CrashOnAck,
+        Kind::CrashOnPersist,
+        Kind::CrashOnSend,
+        Kind::IsolateNewLeader,
     ];
 
     pub fn name(self) -> &'static str {
@@ -81,6 +93,10 @@ impl Kind {
             Kind::LossBurst => "loss-burst",
             Kind::LatencySpike => "latency-spike",
             Kind::ClockJump => "clock-jump",
+            Kind::CrashOnAck => "crash-on-ack",
+            Kind::CrashOnPersist => "crash-on-persist",
+            Kind::CrashOnSend => "crash-on-send",
+            Kind::IsolateNewLeader => "isolate-new-leader",
         }
     }
 }
@@ -269,17 +285,25 @@ fn faults(d: &mut Draw, b: ScenarioBuilder, kinds: &[Kind], phase: &Phase) -> Sc
             break;
         }
         entries += added.len();
-        for (at, action, repeat) in added {
-            b = match repeat {
-                Some((every, times)) => b.every(at, every, times, action),
-                None => b.at(at, action),
+        for (at, action, when) in added {
+            b = match when {
+                When::Every(every, times) => b.every(at, every, times, action),
+                When::At => b.at(at, action),
+                When::On(trigger) => b.on(at, &trigger, action),
             };
         }
     }
     b
 }
 
-type Entry = (Duration, Action, Option<(Duration, u32)>);
+/// When an entry fires: at its time, repeatedly from it, or on an event after it.
+enum When {
+    At,
+    Every(Duration, u32),
+    On(Trigger),
+}
+
+type Entry = (Duration, Action, When);
 
 /// The entries one fault of `kind` at `at` makes, all within `duration`.
 fn fault(d: &mut Draw, kind: Kind, at: Duration, phase: &Phase) -> Vec<Entry> {
@@ -288,13 +312,13 @@ fn fault(d: &mut Draw, kind: Kind, at: Duration, phase: &Phase) -> Vec<Entry> {
     let target = |d: &mut Draw| d.pick(&[Selector::Leader, Selector::Random, Selector::Leader]);
     match kind {
         Kind::CrashRestart => vec![
-            (at, Action::Crash { target: target(d) }, None),
+            (at, Action::Crash { target: target(d) }, When::At),
             (
                 end(d.ms(100, 8_000)),
                 Action::Restart {
                     target: Selector::Down,
                 },
-                None,
+                When::At,
             ),
         ],
         Kind::CrashesCloseTogether => {
@@ -305,44 +329,44 @@ fn fault(d: &mut Draw, kind: Kind, at: Duration, phase: &Phase) -> Vec<Entry> {
                     Action::Crash {
                         target: Selector::Leader,
                     },
-                    None,
+                    When::At,
                 ),
                 (
                     second.min(duration),
                     Action::Crash {
                         target: Selector::Random,
                     },
-                    None,
+                    When::At,
                 ),
                 (
                     end(d.ms(500, 6_000)),
                     Action::Restart {
                         target: Selector::Down,
                     },
-                    None,
+                    When::At,
                 ),
             ]
         }
         Kind::PauseResume => vec![
-            (at, Action::Pause { target: target(d) }, None),
+            (at, Action::Pause { target: target(d) }, When::At),
             (
                 end(d.ms(100, 6_000)),
                 Action::Resume {
                     target: Selector::Down,
                 },
-                None,
+                When::At,
             ),
         ],
         Kind::Split => {
             let side = d.pick(&[Selector::Minority, Selector::LeaderSide, Selector::Majority]);
             vec![
-                (at, Action::Partition { target: side }, None),
-                (end(d.ms(500, 10_000)), Action::Heal, None),
+                (at, Action::Partition { target: side }, When::At),
+                (end(d.ms(500, 10_000)), Action::Heal, When::At),
             ]
         }
         Kind::IsolateOne => vec![
-            (at, Action::Isolate { target: target(d) }, None),
-            (end(d.ms(500, 8_000)), Action::Heal, None),
+            (at, Action::Isolate { target: target(d) }, When::At),
+            (end(d.ms(500, 8_000)), Action::Heal, When::At),
         ],
         Kind::IsolateLeaderRepeatedly => {
             let every = d.ms(1_000, 4_000);
@@ -356,12 +380,12 @@ fn fault(d: &mut Draw, kind: Kind, at: Duration, phase: &Phase) -> Vec<Entry> {
                     Action::Isolate {
                         target: Selector::Leader,
                     },
-                    Some((every, times)),
+                    When::Every(every, times),
                 ),
                 (
                     (at + held).min(duration),
                     Action::Heal,
-                    Some((every, times)),
+                    When::Every(every, times),
                 ),
             ]
         }
@@ -376,9 +400,9 @@ fn fault(d: &mut Draw, kind: Kind, at: Duration, phase: &Phase) -> Vec<Entry> {
                     from: target(d),
                     to: Selector::Followers,
                 },
-                None,
+                When::At,
             ),
-            (end(d.ms(500, 8_000)), Action::Heal, None),
+            (end(d.ms(500, 8_000)), Action::Heal, When::At),
         ],
         Kind::Flapping => {
             let every = d.ms(200, 2_000);
@@ -391,9 +415,9 @@ fn fault(d: &mut Draw, kind: Kind, at: Duration, phase: &Phase) -> Vec<Entry> {
                     Action::Partition {
                         target: Selector::Minority,
                     },
-                    Some((every, times)),
+                    When::Every(every, times),
                 ),
-                (end(every / 2), Action::Heal, Some((every, times))),
+                (end(every / 2), Action::Heal, When::Every(every, times)),
             ]
         }
         Kind::LossBurst => vec![
@@ -402,9 +426,9 @@ fn fault(d: &mut Draw, kind: Kind, at: Duration, phase: &Phase) -> Vec<Entry> {
                 Action::Loss {
                     rate: d.range(50, 500) as f64 / 1000.0,
                 },
-                None,
+                When::At,
             ),
-            (end(d.ms(500, 5_000)), Action::Loss { rate: 0.0 }, None),
+            (end(d.ms(500, 5_000)), Action::Loss { rate: 0.0 }, When::At),
         ],
         Kind::LatencySpike => {
             let min = d.ms(50, 300);
@@ -415,7 +439,7 @@ fn fault(d: &mut Draw, kind: Kind, at: Duration, phase: &Phase) -> Vec<Entry> {
                         min,
                         max: min + d.ms(0, 500),
                     },
-                    None,
+                    When::At,
                 ),
                 (
                     end(d.ms(500, 5_000)),
@@ -423,7 +447,7 @@ fn fault(d: &mut Draw, kind: Kind, at: Duration, phase: &Phase) -> Vec<Entry> {
                         min: phase.latency.0,
                         max: phase.latency.1,
                     },
-                    None,
+                    When::At,
                 ),
             ]
         }
@@ -436,10 +460,74 @@ fn fault(d: &mut Draw, kind: Kind, at: Duration, phase: &Phase) -> Vec<Entry> {
                     target: target(d),
                     by_ns,
                 },
-                None,
+                When::At,
             )]
         }
+        Kind::CrashOnAck => {
+            let restart = end(d.ms(500, 6_000));
+            crash_on(
+                at,
+                restart,
+                ProtocolEvent::Reply { ok: true },
+                Selector::Leader,
+                1,
+            )
+        }
+        Kind::CrashOnPersist => {
+            let count = d.range(1, 20) as u32;
+            let restart = end(d.ms(500, 6_000));
+            crash_on(at, restart, ProtocolEvent::Persist, Selector::Random, count)
+        }
+        Kind::CrashOnSend => {
+            let count = d.range(1, 50) as u32;
+            let restart = end(d.ms(500, 6_000));
+            let send = ProtocolEvent::Send { message: None };
+            crash_on(at, restart, send, Selector::Leader, count)
+        }
+        Kind::IsolateNewLeader => {
+            let trigger = Trigger {
+                event: ProtocolEvent::Role {
+                    role: RoleName::Leader,
+                    min_term: d.range(0, 3),
+                },
+                node: Selector::All,
+                count: 1,
+            };
+            let target = Selector::Trigger;
+            vec![
+                (at, Action::Isolate { target }, When::On(trigger)),
+                (end(d.ms(1_000, 8_000)), Action::Heal, When::At),
+            ]
+        }
     }
+}
+
+/// A crash of the node whose `count`-th `event` (from `node`) comes after `at`, right
+/// after it; whatever is down restarts at `restart`.
+fn crash_on(
+    at: Duration,
+    restart: Duration,
+    event: ProtocolEvent,
+    node: Selector,
+    count: u32,
+) -> Vec<Entry> {
+    let trigger = Trigger { event, node, count };
+    vec![
+        (
+            at,
+            Action::Crash {
+                target: Selector::Trigger,
+            },
+            When::On(trigger),
+        ),
+        (
+            restart,
+            Action::Restart {
+                target: Selector::Down,
+            },
+            When::At,
+        ),
+    ]
 }
 
 /// Two halves that cannot reach each other, and one node in the middle that reaches
@@ -457,7 +545,7 @@ fn bridge(d: &mut Draw, at: Duration, heal: Duration, nodes: u32) -> Vec<Entry> 
                 from: side(a),
                 to: side(b),
             },
-            None,
+            When::At,
         ),
         (
             at,
@@ -465,8 +553,8 @@ fn bridge(d: &mut Draw, at: Duration, heal: Duration, nodes: u32) -> Vec<Entry> 
                 from: side(b),
                 to: side(a),
             },
-            None,
+            When::At,
         ),
-        (heal, Action::Heal, None),
+        (heal, Action::Heal, When::At),
     ]
 }

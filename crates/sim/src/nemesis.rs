@@ -57,61 +57,7 @@ impl<S: System> Nemesis<S> {
 
     /// Does `action` to the cluster as it is now.
     pub fn act(&self, action: &Action) {
-        let mut w = self.world.lock().expect("world");
-        match action {
-            Action::Crash { target } => {
-                for i in w.resolve(target) {
-                    if w.is_up(i) {
-                        self.handle.kill(self.nodes[i]);
-                        w.crash(i);
-                    }
-                }
-            }
-            Action::Restart { target } => {
-                for i in w.resolve(target) {
-                    if !w.is_up(i) {
-                        w.restart(i);
-                        self.handle.restart(self.nodes[i]);
-                    }
-                }
-            }
-            Action::Pause { target } => {
-                for i in w.resolve(target) {
-                    if w.is_up(i) && !w.is_paused(i) {
-                        w.set_paused(i, true, true);
-                        self.handle.pause(self.nodes[i]);
-                    }
-                }
-            }
-            Action::Resume { target } => {
-                for i in w.resolve(target) {
-                    if w.is_paused(i) {
-                        w.set_paused(i, false, true);
-                        self.handle.resume(self.nodes[i]);
-                    }
-                }
-            }
-            Action::Isolate { target } => {
-                let side = w.resolve(target);
-                w.isolate(&side);
-            }
-            Action::Partition { target } => {
-                let side = w.resolve(target);
-                w.partition(&side);
-            }
-            Action::OneWay { from, to } => {
-                let from = w.resolve(from);
-                let to = w.resolve(to);
-                w.cut(&from, &to);
-            }
-            Action::Heal => w.heal(),
-            Action::ClockJump { target, by_ns } => {
-                let ids = w.resolve(target);
-                w.jump_clocks(&ids, *by_ns);
-            }
-            Action::Loss { rate } => w.set_loss(*rate),
-            Action::Latency { min, max } => w.set_latency(*min, *max),
-        }
+        self.world.lock().expect("world").act(action);
     }
 
     /// The fault phase ends: the network heals, paused nodes resume and crashed ones

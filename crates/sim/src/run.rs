@@ -211,6 +211,10 @@ async fn play<S: System>(
         p.shape.nodes() as usize,
         sc.workload.clients,
     );
+    world
+        .lock()
+        .expect("world")
+        .attach(handle.clone(), nodes.clone());
     let nemesis = Nemesis::new(world.clone(), handle, nodes);
     for (at, action) in timeline(sc) {
         if at <= sc.duration {
@@ -261,10 +265,11 @@ fn spawn_drivers<S: System>(
     ids
 }
 
-/// The fault timeline, with repeats unrolled, in time order (stable for equal times).
+/// The timed faults, with repeats unrolled, in time order (stable for equal times);
+/// triggered ones are the world's (see `world::trigger`).
 fn timeline(sc: &Scenario) -> Vec<(Duration, &Action)> {
     let mut faults: Vec<(Duration, &Action)> = Vec::new();
-    for f in &sc.timeline {
+    for f in sc.timeline.iter().filter(|f| f.on.is_none()) {
         for k in 0..f.times {
             faults.push((f.at + f.every.unwrap_or_default() * k, &f.action));
         }

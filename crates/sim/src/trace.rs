@@ -110,6 +110,12 @@ pub enum Mark {
     },
     /// A liveness phase ends: clients stop.
     ClientsStop,
+    /// A node's event completed a trigger's count; its fault follows.
+    Triggered {
+        node: NodeId,
+        event: String,
+        count: u32,
+    },
     /// A node's role or term changed.
     Role {
         node: NodeId,
@@ -119,9 +125,11 @@ pub enum Mark {
 }
 
 impl Mark {
-    /// Whether the nemesis (or the quiesce phase) made it, as opposed to a node.
+    /// Whether the nemesis (or the quiesce phase) made it, as opposed to a node or a
+    /// trigger.
     pub fn is_fault(&self) -> bool {
-        !matches!(self, Mark::Role { .. })
+        // A trigger announces the fault that follows it; it is not one itself.
+        !matches!(self, Mark::Role { .. } | Mark::Triggered { .. })
     }
 }
 
@@ -162,6 +170,13 @@ impl fmt::Display for Mark {
                 )
             }
             Mark::Loss { rate } => write!(f, "loss {rate}"),
+            Mark::Triggered { node, event, count } => {
+                write!(f, "trigger: {node} {event}")?;
+                if *count > 1 {
+                    write!(f, " (event {count})")?;
+                }
+                Ok(())
+            }
             Mark::Latency { min_ns, max_ns } => write!(
                 f,
                 "latency {}ms..{}ms",

@@ -37,8 +37,10 @@ pub use protocol::{
 pub use protocol::{split_mix, SplitMix};
 pub use rand_core::RngCore;
 pub use scenario::{
-    Action, Catalog, Expect, Scenario, ScenarioBuilder, ScenarioError, Selector, SystemInfo,
+    Action, Catalog, Expect, ProtocolEvent, RoleName, Scenario, ScenarioBuilder, ScenarioError,
+    Selector, SystemInfo, Trigger,
 };
+pub use sim::trace::Mark;
 pub use sim::{
     judge, prepare, run, simulate, Judgement, Prepared, PreparedRun, Registry, Run, RunError,
     RunOptions, RunReport, Simulation,

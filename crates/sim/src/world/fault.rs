@@ -7,7 +7,7 @@ use crate::trace::Mark;
 use core::time::Duration;
 use protocol::{NodeId, Role, System};
 use rand_core::RngCore;
-use scenario::Selector;
+use scenario::{Action, Selector};
 
 impl<S: System> World<S> {
     pub fn is_up(&self, idx: usize) -> bool {
@@ -146,6 +146,9 @@ impl<S: System> World<S> {
     /// The fault phase is over: the network heals, loses nothing more and has the
     /// scenario's latency again (the caller brings every node back).
     pub fn quiesce(&mut self) {
+        // Triggers not yet fired die with the fault phase: a crash in the liveness phase
+        // would blame the system for the harness's fault.
+        self.triggers.disarm();
         self.net.heal();
         self.net.set_loss(0.0);
         self.net.restore_latency();
@@ -161,9 +164,69 @@ impl<S: System> World<S> {
         self.trace.mark(now, Mark::ClientsStop);
     }
 
+    /// Does `action` to the cluster as it is now: the nemesis at its time, or a trigger
+    /// right after a node's event.
+    pub fn act(&mut self, action: &Action) {
+        let (handle, ids) = self.madsim.clone().expect("the drivers are attached");
+        match action {
+            Action::Crash { target } => {
+                for i in self.resolve(target) {
+                    if self.is_up(i) {
+                        handle.kill(ids[i]);
+                        self.crash(i);
+                    }
+                }
+            }
+            Action::Restart { target } => {
+                for i in self.resolve(target) {
+                    if !self.is_up(i) {
+                        self.restart(i);
+                        handle.restart(ids[i]);
+                    }
+                }
+            }
+            Action::Pause { target } => {
+                for i in self.resolve(target) {
+                    if self.is_up(i) && !self.is_paused(i) {
+                        self.set_paused(i, true, true);
+                        handle.pause(ids[i]);
+                    }
+                }
+            }
+            Action::Resume { target } => {
+                for i in self.resolve(target) {
+                    if self.is_paused(i) {
+                        self.set_paused(i, false, true);
+                        handle.resume(ids[i]);
+                    }
+                }
+            }
+            Action::Isolate { target } => {
+                let side = self.resolve(target);
+                self.isolate(&side);
+            }
+            Action::Partition { target } => {
+                let side = self.resolve(target);
+                self.partition(&side);
+            }
+            Action::OneWay { from, to } => {
+                let from = self.resolve(from);
+                let to = self.resolve(to);
+                self.cut(&from, &to);
+            }
+            Action::Heal => self.heal(),
+            Action::ClockJump { target, by_ns } => {
+                let nodes = self.resolve(target);
+                self.jump_clocks(&nodes, *by_ns);
+            }
+            Action::Loss { rate } => self.set_loss(*rate),
+            Action::Latency { min, max } => self.set_latency(*min, *max),
+        }
+    }
+
     /// The node that leads now: the live claimant with the highest term (the lowest id
     /// among equals).
-    fn leader(&self) -> Option<usize> {
+    pub(super) fn leader(&self) -> Option<usize> {
         self.nodes
             .iter()
             .enumerate()
@@ -192,6 +255,7 @@ impl<S: System> World<S> {
         let mut picked = match sel {
             Selector::All => (0..n).collect(),
             Selector::Monitor => (self.replicas..n).collect(),
+            Selector::Trigger => self.trigger_node.into_iter().collect(),
             Selector::Nodes(ids) => ids.iter().map(|i| *i as usize - 1).collect(),
             Selector::Down => (0..n)
                 .filter(|&i| !self.nodes[i].up || self.nodes[i].paused)

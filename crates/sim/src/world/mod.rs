@@ -23,6 +23,7 @@ mod client;
 mod fault;
 mod finish;
 mod node;
+mod trigger;
 
 pub use finish::Simulation;
 
@@ -131,6 +132,13 @@ pub struct World<S: System> {
     end_ns: u64,
     /// The liveness window, if the scenario has a liveness phase (see [`Phases`]).
     liveness: Option<(u64, u64)>,
+    /// Faults fired by protocol events.
+    triggers: trigger::Triggers,
+    /// While a triggered fault is done: the node whose event fired it.
+    trigger_node: Option<usize>,
+    /// madsim's handle and each node's madsim node, to kill, restart, pause and resume
+    /// them: the nemesis at its times, a trigger inside a node's step.
+    madsim: Option<(madsim::runtime::Handle, Vec<madsim::task::NodeId>)>,
 }
 
 /// When a run's phases end: the faults at `duration`; then, with a liveness phase,
@@ -185,6 +193,13 @@ fn draw_clock(rng: &mut ChaCha8Rng, max_offset_ns: u64, max_drift_ppm: u64) -> N
 }
 
 impl<S: System> World<S> {
+    /// The madsim nodes the drivers run on, by node index: the world kills, restarts,
+    /// pauses and resumes them.
+    pub fn attach(&mut self, handle: madsim::runtime::Handle, nodes: Vec<madsim::task::NodeId>) {
+        assert_eq!(nodes.len(), self.nodes.len(), "a madsim node per node");
+        self.madsim = Some((handle, nodes));
+    }
+
     /// The world of `p` run with `seed`, every driver still to start.
     pub fn new(p: &Prepared<S>, seed: u64, replay: bool, time: TimeHandle) -> World<S> {
         let sc = &p.scenario;
@@ -259,6 +274,9 @@ impl<S: System> World<S> {
             clients_stop_ns: phases.clients_stop.as_nanos() as u64,
             end_ns: phases.end.as_nanos() as u64,
             liveness: phases.watched_ns,
+            triggers: trigger::Triggers::of(sc),
+            trigger_node: None,
+            madsim: None,
         }
     }
 

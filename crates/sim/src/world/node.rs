@@ -2,6 +2,7 @@
 //! per due event, and the effects it emitted applied in order. The node makes every
 //! decision; this makes none.
 
+use super::trigger::{kind_of, Seen};
 use super::{ArmedTimer, World};
 use crate::mailbox::NodeEvent;
 use crate::net::Transmit;
@@ -66,7 +67,11 @@ impl<S: System> World<S> {
     pub fn run_node(&mut self, idx: usize) {
         let now = self.now_ns();
         self.agenda.ran(idx);
-        while let Some(p) = self.nodes[idx].mailbox.pop_due(now) {
+        // A triggered fault may crash or pause this node inside one of its steps.
+        while self.nodes[idx].up && !self.nodes[idx].paused {
+            let Some(p) = self.nodes[idx].mailbox.pop_due(now) else {
+                break;
+            };
             if p.at_ns < self.nodes[idx].booted_ns {
                 self.trace.stats.dropped += 1;
                 continue; // arrived while the node was down
@@ -107,7 +112,9 @@ impl<S: System> World<S> {
                 }
             }
         }
-        self.refresh_node(idx);
+        if self.nodes[idx].up && !self.nodes[idx].paused {
+            self.refresh_node(idx);
+        }
     }
 
     /// Whether a queued firing of `timer` (of `generation`) fires now: not if the timer
@@ -151,10 +158,26 @@ impl<S: System> World<S> {
             f(node, &mut cx);
         }
         let status = node.status();
-        for effect in effects.drain(..) {
+        let mut effects_left = effects.drain(..);
+        for effect in effects_left.by_ref() {
             self.apply(idx, now, effect);
+            if !self.nodes[idx].up {
+                break;
+            }
         }
+        let died_with = effects_left.count();
         self.effects = effects;
+        if !self.nodes[idx].up {
+            // A triggered crash inside this step: what the handler emitted after the
+            // event never happened.
+            self.trace.log(now, || {
+                format!(
+                    "n{}: {died_with} later effects of this step died with it",
+                    idx + 1
+                )
+            });
+            return;
+        }
         if self.nodes[idx].status != Some(status) {
             let before = self.nodes[idx].status.replace(status);
             // A first boot's initial status is noise; a restart's (term read back from
@@ -169,10 +192,45 @@ impl<S: System> World<S> {
                 self.trace.mark(now, mark);
             }
             self.election.observe(now, idx, Some(status));
+            if !self.triggers.is_empty() {
+                let term = status.term.map_or(0, |t| t.0);
+                let role = status.role;
+                self.seen(idx, Seen::Role { role, term });
+            }
         }
     }
 
     fn apply(&mut self, idx: usize, now: u64, effect: NodeEffect<S>) {
+        if !self.triggers.is_empty() {
+            return self.apply_watched(idx, now, effect);
+        }
+        self.apply_effect(idx, now, effect);
+    }
+
+    /// As [`World::apply`], then what the effect was, for the triggers.
+    fn apply_watched(&mut self, idx: usize, now: u64, effect: NodeEffect<S>) {
+        let seen_kind = match &effect {
+            Effect::Send { msg, .. } if self.triggers.counts_sends() => {
+                Some(Err(format!("{msg:?}")))
+            }
+            Effect::Send { .. } => Some(Err(String::new())),
+            Effect::Persist { .. } => Some(Ok(Seen::Persist)),
+            Effect::Sync => Some(Ok(Seen::Sync)),
+            Effect::Reply { result, .. } => Some(Ok(Seen::Reply { ok: result.is_ok() })),
+            _ => None,
+        };
+        self.apply_effect(idx, now, effect);
+        match seen_kind {
+            Some(Ok(seen)) => self.seen(idx, seen),
+            Some(Err(debug)) => {
+                let kind = kind_of(&debug);
+                self.seen(idx, Seen::Send { kind });
+            }
+            None => {}
+        }
+    }
+
+    fn apply_effect(&mut self, idx: usize, now: u64, effect: NodeEffect<S>) {
         match effect {
             Effect::Send { to, msg } => self.send(idx, now, to.0 as usize - 1, msg),
             Effect::SetTimer { timer, after } => {
