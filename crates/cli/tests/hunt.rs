@@ -14,6 +14,7 @@ fn plan(system: &str, seeds: u64, jobs: usize, shard: Shard) -> Plan {
         from: 1,
         jobs,
         shard,
+        params: Vec::new(),
         budget: hunt::BUDGET,
     }
 }
@@ -74,8 +75,8 @@ fn an_exported_seed_is_a_file_that_reproduces_its_run() {
     let registry = builtins();
     let catalog = registry.catalog();
     for (system, seed) in [("bully", 1), ("raft", 3), ("quorum-kv", 2)] {
-        let found = hunt::run_seed(&registry, system, seed, hunt::BUDGET);
-        let text = hunt::export(&registry, system, seed).expect("exports");
+        let found = hunt::run_seed(&registry, system, seed, &[], hunt::BUDGET);
+        let text = hunt::export(&registry, system, seed, &[]).expect("exports");
         assert!(text.starts_with("# Swarm seed"), "{text}");
         let path = std::path::PathBuf::from(format!("found-{system}.toml"));
         let sc = scenario::parse_str(&text, &path, &catalog).expect("parses");
@@ -132,11 +133,11 @@ fn a_shrunk_finding_keeps_its_invariant_with_at_most_five_faults() {
     let registry = builtins();
     let catalog = registry.catalog();
     let found = (1..=50)
-        .map(|seed| hunt::run_seed(&registry, "bully", seed, hunt::BUDGET))
+        .map(|seed| hunt::run_seed(&registry, "bully", seed, &[], hunt::BUDGET))
         .find(|o| !o.violations.is_empty())
         .expect("the bully fails within 50 swarm seeds");
     let seed = found.seed;
-    let text = hunt::export(&registry, "bully", seed).expect("exports");
+    let text = hunt::export(&registry, "bully", seed, &[]).expect("exports");
     let sc =
         scenario::parse_str(&text, std::path::Path::new("found.toml"), &catalog).expect("parses");
     let invariant = found.violations[0].invariant;

@@ -479,10 +479,13 @@ fn fault(d: &mut Draw, kind: Kind, at: Duration, phase: &Phase) -> Vec<Entry> {
             crash_on(at, restart, ProtocolEvent::Persist, Selector::Random, count)
         }
         Kind::CrashOnSend => {
+            // Any node's messages: a voter's reply, a candidate's request, a leader's
+            // append; restarted soon or late.
+            let node = d.pick(&[Selector::Leader, Selector::Random, Selector::All]);
             let count = d.range(1, 50) as u32;
-            let restart = end(d.ms(500, 6_000));
+            let restart = end(d.ms(20, 6_000));
             let send = ProtocolEvent::Send { message: None };
-            crash_on(at, restart, send, Selector::Leader, count)
+            crash_on(at, restart, send, node, count)
         }
         Kind::IsolateNewLeader => {
             let trigger = Trigger {

@@ -114,6 +114,10 @@ enum Command {
         /// Seconds each run's checkers may spend before the run is undecided.
         #[arg(long, default_value_t = 2.0)]
         budget_s: f64,
+        /// A system parameter for every seed, `name=value` (repeatable), as
+        /// `[params.<system>]` gives it: e.g. `--param mutation=forget-vote` for raft.
+        #[arg(long = "param", value_parser = parse_param)]
+        params: Vec<(String, String)>,
     },
     /// Write a swarm seed's scenario as a file that reproduces it.
     Export {
@@ -121,6 +125,9 @@ enum Command {
         system: String,
         #[arg(long)]
         seed: u64,
+        /// The hunt's system parameters, `name=value` (repeatable).
+        #[arg(long = "param", value_parser = parse_param)]
+        params: Vec<(String, String)>,
     },
     /// Make a failing scenario small: fewer faults, a shorter run, fewer clients, keys
     /// and nodes, a plainer network, while the same invariant still fails on the seed.
@@ -244,6 +251,7 @@ impl Cli {
                 shard,
                 json,
                 budget_s,
+                params,
             }) => {
                 let limit = match (time, seeds) {
                     (Some(t), _) => hunt::Limit::Time(t),
@@ -255,6 +263,7 @@ impl Cli {
                     from,
                     jobs: jobs.max(1),
                     shard,
+                    params,
                     budget: protocol::Budget {
                         time: std::time::Duration::from_secs_f64(budget_s.max(0.001)),
                         ..hunt::BUDGET
@@ -262,15 +271,17 @@ impl Cli {
                 };
                 self.hunt(&plan, json)
             }
-            Some(Command::Export { system, seed }) => {
-                match hunt::export(&self.registry, &system, seed) {
-                    Ok(text) => {
-                        print!("{text}");
-                        ExitCode::SUCCESS
-                    }
-                    Err(e) => bad_input(e),
+            Some(Command::Export {
+                system,
+                seed,
+                params,
+            }) => match hunt::export(&self.registry, &system, seed, &params) {
+                Ok(text) => {
+                    print!("{text}");
+                    ExitCode::SUCCESS
                 }
-            }
+                Err(e) => bad_input(e),
+            },
             Some(Command::Shrink {
                 file,
                 system,
@@ -412,6 +423,7 @@ impl Cli {
     }
 
     fn hunt(&self, plan: &hunt::Plan, json: bool) -> ExitCode {
+        quiet_panics();
         match self.registry.sizes(&plan.system) {
             Err(e) => return bad_input(e),
             Ok(sizes) if sizes.is_empty() => {
@@ -419,15 +431,33 @@ impl Cli {
             }
             Ok(_) => {}
         }
+        // Parameters the system refuses are bad input, not a refusal per seed.
+        let first =
+            hunt::scenario(&self.registry, &plan.system, plan.from, &plan.params).and_then(|sc| {
+                self.registry
+                    .prepare(&plan.system, &sc)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            });
+        if let Err(e) = first {
+            if !plan.params.is_empty() {
+                return bad_input(e);
+            }
+        }
         let mut progress = Progress::new(plan.count());
         let done = hunt::hunt(&self.registry, plan, &mut |t| progress.show(t));
         progress.finish();
         let t = done.tally;
+        let params: String = plan
+            .params
+            .iter()
+            .map(|(n, v)| format!(" --param {n}={v}"))
+            .collect();
         let reproduce = |seed: u64| {
             let cmd = self.registry.command();
             let sys = &plan.system;
             format!(
-                "{cmd} export --system {sys} --seed {seed} > found.toml && \
+                "{cmd} export --system {sys} --seed {seed}{params} > found.toml && \
                  {cmd} replay found.toml --system {sys} --seed {seed}"
             )
         };
@@ -508,6 +538,7 @@ impl Cli {
         seed: Option<u64>,
         out: Option<PathBuf>,
     ) -> ExitCode {
+        quiet_panics();
         let sc = match self.load(file) {
             Ok(sc) => sc,
             Err(code) => return code,
@@ -557,9 +588,19 @@ impl Cli {
             shrunk.after,
             shrunk.runs
         );
-        let text = scenario::ScenarioBuilder::from_scenario(&small)
-            .comment(&note)
-            .to_toml();
+        // The original's opening comment (where it came from: an export says which swarm
+        // seed) stays under the shrink's own.
+        let original = std::fs::read_to_string(file).unwrap_or_default();
+        let origin: Vec<&str> = original
+            .lines()
+            .take_while(|l| l.starts_with('#'))
+            .map(|l| l.trim_start_matches('#').trim_start())
+            .collect();
+        let mut builder = scenario::ScenarioBuilder::from_scenario(&small).comment(&note);
+        if !origin.is_empty() {
+            builder = builder.comment(&format!("From:\n{}", origin.join("\n")));
+        }
+        let text = builder.to_toml();
         if let Err(e) = std::fs::write(&out, text) {
             return bad_input(format!("{}: cannot write: {e}", out.display()));
         }
@@ -621,6 +662,22 @@ impl Cli {
             names.len()
         );
         exit(all_expected)
+    }
+}
+
+/// A system's panic is a finding (its message is in the `panic` violation); in a hunt or
+/// a shrink, thousands of them would bury the output in backtraces.
+fn quiet_panics() {
+    std::panic::set_hook(Box::new(|_| {}));
+}
+
+/// `name=value`.
+fn parse_param(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.trim().is_empty() => {
+            Ok((name.trim().to_string(), value.trim().to_string()))
+        }
+        _ => Err(format!("expected name=value, found {text:?}")),
     }
 }
 

@@ -24,6 +24,9 @@ pub struct Plan {
     /// Runs at once, one thread each.
     pub jobs: usize,
     pub shard: Shard,
+    /// The system's parameters for every seed (`name`, `value`), as `[params.<system>]`
+    /// would give them: a hunt over one configuration, or over a planted bug.
+    pub params: Vec<(String, String)>,
     /// What each run's checkers may spend ([`BUDGET`] by default). A run they cannot
     /// judge within it is undecided, reported apart, never a finding or a pass.
     pub budget: Budget,
@@ -108,15 +111,29 @@ impl Outcome {
     }
 }
 
-/// Seed `seed`'s swarm scenario for `system`, built against the registry's catalog.
-pub fn scenario(registry: &Registry, system: &str, seed: u64) -> Result<Scenario, String> {
-    Ok(draw(registry, system, seed)?
-        .build(&registry.catalog())
+/// Seed `seed`'s swarm scenario for `system` with `params`, built against the
+/// registry's catalog.
+pub fn scenario(
+    registry: &Registry,
+    system: &str,
+    seed: u64,
+    params: &[(String, String)],
+) -> Result<Scenario, String> {
+    let mut b = draw(registry, system, seed)?;
+    for (name, value) in params {
+        b = b.param(system, name, value);
+    }
+    Ok(b.build(&registry.catalog())
         .unwrap_or_else(|e| panic!("swarm seed {seed} drew a scenario the parser refuses: {e}")))
 }
 
 /// Seed `seed`'s swarm scenario as a file, with a comment saying where it came from.
-pub fn export(registry: &Registry, system: &str, seed: u64) -> Result<String, String> {
+pub fn export(
+    registry: &Registry,
+    system: &str,
+    seed: u64,
+    params: &[(String, String)],
+) -> Result<String, String> {
     let sizes = registry.sizes(system).map_err(|e| e.to_string())?;
     let catalog = registry.catalog();
     let info = catalog
@@ -133,10 +150,14 @@ pub fn export(registry: &Registry, system: &str, seed: u64) -> Result<String, St
     .iter()
     .map(|k| k.name())
     .collect();
-    let sc = scenario(registry, system, seed)?;
+    let sc = scenario(registry, system, seed, params)?;
     let cmd = registry.command();
+    let with: String = params
+        .iter()
+        .map(|(n, v)| format!(" --param {n}={v}"))
+        .collect();
     let from = format!(
-        "Swarm seed {seed} of {system}, exported by `{cmd} export --system {system} --seed {seed}`.\n\
+        "Swarm seed {seed} of {system}, exported by `{cmd} export --system {system} --seed {seed}{with}`.\n\
          Fault kinds on: {}.\n\
          Run it with `{cmd} run THIS.toml --system {system}`; shrink it with `{cmd} shrink THIS.toml`.",
         if kinds.is_empty() { "none".to_string() } else { kinds.join(", ") }
@@ -163,13 +184,20 @@ fn draw(registry: &Registry, system: &str, seed: u64) -> Result<ScenarioBuilder,
 /// Runs swarm seed `seed` of `system`. A panic anywhere in it (a system's panic is
 /// already a `panic` violation; this catches the harness's or a checker's) is a finding
 /// for the seed, never the end of a hunt.
-pub fn run_seed(registry: &Registry, system: &str, seed: u64, budget: Budget) -> Outcome {
+pub fn run_seed(
+    registry: &Registry,
+    system: &str,
+    seed: u64,
+    params: &[(String, String)],
+    budget: Budget,
+) -> Outcome {
     let opts = RunOptions {
         budget,
         ..RunOptions::default()
     };
     let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let sc = scenario(registry, system, seed).expect("the hunt checked the system's name");
+        let sc =
+            scenario(registry, system, seed, params).expect("the hunt checked the system's name");
         registry
             .run(system, &sc, seed, &opts)
             .map_err(|e| e.to_string())
@@ -247,7 +275,13 @@ pub fn hunt(registry: &Registry, plan: &Plan, progress: &mut dyn FnMut(&Tally)) 
         if plan.count().is_some_and(|n| i >= n) {
             return;
         }
-        let outcome = run_seed(registry, &plan.system, plan.seed(i), plan.budget);
+        let outcome = run_seed(
+            registry,
+            &plan.system,
+            plan.seed(i),
+            &plan.params,
+            plan.budget,
+        );
         if tx.send(outcome).is_err() {
             return;
         }

@@ -37,8 +37,9 @@
 //! - **Roles**: a pre-candidate reports [`Role::Candidate`], though its term is unchanged.
 //!
 //! Params: `heartbeat_ms` (50), `election_timeout_min_ms` (300), `election_timeout_max_ms`
-//! (600), `pre_vote` (true), `reads` (`read_index` | `log` | `local`, unsafe); any other
-//! name is an error.
+//! (600), `pre_vote` (true), `reads` (`read_index` | `log` | `local`, unsafe), `sync`
+//! (true; false is unsafe), `mutation` (`none`, or a planted bug: see [`Mutation`]); any
+//! other name is an error.
 //!
 //! Volatile state (commit index, applied state machine) is not persisted; after a restart
 //! it is rebuilt by re-applying the log as the commit index is learned again.
@@ -88,7 +89,53 @@ pub const PARAMS: &[&str] = &[
     "pre_vote",
     "reads",
     "sync",
+    "mutation",
 ];
+
+/// Planted bugs, each one a real implementer ships (`mutation = "..."`), so a hunt's
+/// mutation score can be measured: `scripts/mutation-score.sh` hunts each and counts the
+/// seeds until the first finding. `none` is the reference.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mutation {
+    None,
+    /// A vote is granted without the election restriction: a candidate whose log is
+    /// behind can win and overwrite committed entries.
+    VoteIgnoresLog,
+    /// Entries of earlier terms are committed by counting replicas (Raft paper, figure 8).
+    CommitOldTerms,
+    /// A quorum of half the cluster, rounded down: two sides of a split both win.
+    QuorumOffByOne,
+    /// A write is acknowledged when the leader appends it, before it commits.
+    AckOnAppend,
+    /// A vote is kept only in memory: a restarted node votes again in the same term.
+    ForgetVote,
+    /// An AppendEntries from an older term is accepted: a deposed leader still writes.
+    AcceptStaleLeader,
+}
+
+impl Mutation {
+    pub const NAMES: &'static [&'static str] = &[
+        "none",
+        "vote-ignores-log",
+        "commit-old-terms",
+        "quorum-off-by-one",
+        "ack-on-append",
+        "forget-vote",
+        "accept-stale-leader",
+    ];
+
+    fn parse(name: &str) -> Mutation {
+        match name {
+            "vote-ignores-log" => Mutation::VoteIgnoresLog,
+            "commit-old-terms" => Mutation::CommitOldTerms,
+            "quorum-off-by-one" => Mutation::QuorumOffByOne,
+            "ack-on-append" => Mutation::AckOnAppend,
+            "forget-vote" => Mutation::ForgetVote,
+            "accept-stale-leader" => Mutation::AcceptStaleLeader,
+            _ => Mutation::None,
+        }
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReadMode {
@@ -108,6 +155,8 @@ pub struct Config {
     /// Unsafe when false: never fsync, so a crash forgets votes and acknowledged entries.
     /// A deliberate mutation, to show the harness's disk model catches it.
     pub sync: bool,
+    /// A planted bug, or none.
+    pub mutation: Mutation,
 }
 
 /// What Raft writes to disk.
@@ -205,6 +254,7 @@ impl Node for Raft {
                 _ => ReadMode::ReadIndex,
             },
             sync: params.bool("sync", true)?,
+            mutation: Mutation::parse(&params.choice("mutation", "none", Mutation::NAMES)?),
         };
         if config.heartbeat.is_zero() {
             return Err(ParamError {
@@ -403,6 +453,9 @@ impl Raft {
     }
 
     fn majority(&self) -> usize {
+        if self.config.mutation == Mutation::QuorumOffByOne {
+            return (self.cluster.len() / 2).max(1);
+        }
         self.cluster.len() / 2 + 1
     }
 
@@ -694,9 +747,9 @@ impl Raft {
                 && self.leader_seen_at.is_some_and(|at| {
                     cx.now().saturating_since(at) < self.config.election_timeout_min
                 }));
-        let granted = term > self.current_term
-            && !leader_alive
-            && self.log.is_behind_or_equal(last_log_index, last_log_term);
+        let up_to_date = self.config.mutation == Mutation::VoteIgnoresLog
+            || self.log.is_behind_or_equal(last_log_index, last_log_term);
+        let granted = term > self.current_term && !leader_alive && up_to_date;
         let term = if granted { term } else { self.current_term };
         self.send(
             cx,
@@ -720,14 +773,17 @@ impl Raft {
         if term > self.current_term {
             self.become_follower(cx, term, None);
         }
-        let granted = term == self.current_term
-            && self.voted_for.is_none_or(|v| v == from)
-            && self.log.is_behind_or_equal(last_log_index, last_log_term);
+        let up_to_date = self.config.mutation == Mutation::VoteIgnoresLog
+            || self.log.is_behind_or_equal(last_log_index, last_log_term);
+        let granted =
+            term == self.current_term && self.voted_for.is_none_or(|v| v == from) && up_to_date;
         if granted {
             assert!(!self.is_leader(), "a leader has voted for itself");
             if self.voted_for.is_none() {
                 self.voted_for = Some(from);
-                self.persist_meta(cx);
+                if self.config.mutation != Mutation::ForgetVote {
+                    self.persist_meta(cx);
+                }
             }
             self.reset_election_timer(cx);
         }
@@ -825,7 +881,7 @@ impl Raft {
         leader_commit: LogIndex,
         read_seq: u64,
     ) {
-        if term < self.current_term {
+        if term < self.current_term && self.config.mutation != Mutation::AcceptStaleLeader {
             let current = self.current_term;
             self.send(
                 cx,
@@ -976,7 +1032,8 @@ impl Raft {
         );
         let mut index = self.log.last_index();
         while index > self.commit_index {
-            if self.log.term_at(index) != Some(self.current_term) {
+            let old_term = self.log.term_at(index) != Some(self.current_term);
+            if old_term && self.config.mutation != Mutation::CommitOldTerms {
                 break;
             }
             let holders = 1 + leader.match_index.values().filter(|m| **m >= index).count();
@@ -1039,6 +1096,12 @@ impl Raft {
             self.pending_writes.back().is_none_or(|w| w.0 < index),
             "one request per fresh index, appended in order"
         );
+        if self.config.mutation == Mutation::AckOnAppend {
+            self.flush(cx);
+            self.reply(cx, req, Ok(KvOutput::Done));
+            self.broadcast_append(cx);
+            return self.advance_commit(cx);
+        }
         self.pending_writes.push_back((index, term, req));
         // Durable here before counting itself toward the majority.
         self.flush(cx);
