@@ -208,3 +208,54 @@ fn raft_isolates_whoever_becomes_leader_in_term_three_or_later() {
         );
     }
 }
+
+#[test]
+fn raft_crashes_a_voter_right_after_it_grants_a_vote() {
+    let registry = builtins();
+    let grants = Trigger {
+        event: ProtocolEvent::Send {
+            message: Some("VoteReply".into()),
+            with: Some("granted: true, pre_vote: false".into()),
+        },
+        node: Selector::All,
+        count: 1,
+    };
+    let sc = ScenarioBuilder::new("crash-a-voter", 3, Duration::from_secs(10))
+        .system("raft")
+        .on(
+            Duration::ZERO,
+            &grants,
+            Action::Crash {
+                target: Selector::Trigger,
+            },
+        )
+        .build(&registry.catalog())
+        .expect("a valid scenario");
+    let r = registry
+        .run("raft", &sc, 1, &RunOptions::default())
+        .expect("it runs");
+    let i = r
+        .timeline
+        .iter()
+        .position(|(_, m)| matches!(m, Mark::Triggered { .. }))
+        .expect("a vote was granted");
+    let (at, Mark::Triggered { node, .. }) = &r.timeline[i] else {
+        unreachable!()
+    };
+    assert!(
+        matches!(&r.timeline[i + 1], (t, Mark::Crash { node: n, .. }) if t == at && n == node),
+        "{:?}",
+        &r.timeline[i..]
+    );
+    // Crashed on a granted vote: the trigger names the kind it matched.
+    assert!(
+        matches!(&r.timeline[i].1, Mark::Triggered { event, .. } if event == "sent VoteReply"),
+        "{:?}",
+        r.timeline[i]
+    );
+    assert!(
+        r.violations.is_empty(),
+        "raft stays safe: {:?}",
+        r.violations
+    );
+}

@@ -419,10 +419,13 @@ fn trigger_toml(t: &Trigger) -> String {
                 let _ = writeln!(out, "term_at_least = {min_term}");
             }
         }
-        ProtocolEvent::Send { message } => {
+        ProtocolEvent::Send { message, with } => {
             out.push_str("on = \"send\"\n");
             if let Some(m) = message {
                 let _ = writeln!(out, "message = {}", quoted(m));
+            }
+            if let Some(w) = with {
+                let _ = writeln!(out, "with = {}", quoted(w));
             }
         }
         ProtocolEvent::Persist => out.push_str("on = \"persist\"\n"),

@@ -121,6 +121,7 @@ struct RawFault {
     times: Option<Spanned<u32>>,
     on: Option<Spanned<String>>,
     message: Option<Spanned<String>>,
+    with: Option<Spanned<String>>,
     node: Option<Spanned<String>>,
     count: Option<Spanned<u32>>,
     role: Option<Spanned<String>>,
@@ -799,6 +800,7 @@ fn validate_trigger(
     let Some(on) = &f.on else {
         let stray = [
             ("message", f.message.as_ref().map(|m| m.span())),
+            ("with", f.with.as_ref().map(|m| m.span())),
             ("node", f.node.as_ref().map(|m| m.span())),
             ("count", f.count.as_ref().map(|m| m.span())),
             ("role", f.role.as_ref().map(|m| m.span())),
@@ -845,6 +847,7 @@ fn validate_trigger(
         }
         "send" => ProtocolEvent::Send {
             message: f.message.as_ref().map(|m| m.get_ref().clone()),
+            with: f.with.as_ref().map(|m| m.get_ref().clone()),
         },
         "persist" => ProtocolEvent::Persist,
         "sync" => ProtocolEvent::Sync,
@@ -872,6 +875,7 @@ fn validate_trigger(
     }
     if !matches!(event, ProtocolEvent::Send { .. }) {
         only("message", f.message.as_ref().map(|r| r.span()), "send")?;
+        only("with", f.with.as_ref().map(|r| r.span()), "send")?;
     }
     if !matches!(event, ProtocolEvent::Reply { .. }) {
         only("ok", f.ok.as_ref().map(|r| r.span()), "reply")?;

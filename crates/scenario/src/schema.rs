@@ -173,8 +173,12 @@ pub enum ProtocolEvent {
     /// The node's role became `role` (in a term of at least `min_term`).
     Role { role: RoleName, min_term: u64 },
     /// The node sent a message of this kind (its variant name, as the replay log shows
-    /// it: `AppendEntries`), or any message.
-    Send { message: Option<String> },
+    /// it: `AppendEntries`), or any message; and, if `with` is given, whose rendering in
+    /// the replay log contains it (`granted: true`).
+    Send {
+        message: Option<String>,
+        with: Option<String>,
+    },
     /// The node wrote a record to its disk (not yet synced).
     Persist,
     /// The node synced its disk.

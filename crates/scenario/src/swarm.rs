@@ -484,7 +484,10 @@ fn fault(d: &mut Draw, kind: Kind, at: Duration, phase: &Phase) -> Vec<Entry> {
             let node = d.pick(&[Selector::Leader, Selector::Random, Selector::All]);
             let count = d.range(1, 50) as u32;
             let restart = end(d.ms(20, 6_000));
-            let send = ProtocolEvent::Send { message: None };
+            let send = ProtocolEvent::Send {
+                message: None,
+                with: None,
+            };
             crash_on(at, restart, send, node, count)
         }
         Kind::IsolateNewLeader => {

@@ -127,7 +127,8 @@ pub fn scenario(
         .unwrap_or_else(|e| panic!("swarm seed {seed} drew a scenario the parser refuses: {e}")))
 }
 
-/// Seed `seed`'s swarm scenario as a file, with a comment saying where it came from.
+/// Seed `seed`'s swarm scenario as a file, with a comment saying where it came from and
+/// `[expect]` saying what the seed violates.
 pub fn export(
     registry: &Registry,
     system: &str,
@@ -162,7 +163,17 @@ pub fn export(
          Run it with `{cmd} run THIS.toml --system {system}`; shrink it with `{cmd} shrink THIS.toml`.",
         if kinds.is_empty() { "none".to_string() } else { kinds.join(", ") }
     );
-    Ok(ScenarioBuilder::from_scenario(&sc).comment(&from).to_toml())
+    // The file expects what the seed does, so it is a regression as it stands.
+    let found: Vec<InvariantId> = registry
+        .run(system, &sc, seed, &RunOptions::default())
+        .map_err(|e| e.to_string())?
+        .violated()
+        .into_iter()
+        .collect();
+    Ok(ScenarioBuilder::from_scenario(&sc)
+        .expect(system, &found)
+        .comment(&from)
+        .to_toml())
 }
 
 fn draw(registry: &Registry, system: &str, seed: u64) -> Result<ScenarioBuilder, String> {

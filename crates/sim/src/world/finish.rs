@@ -53,13 +53,26 @@ impl<S: System> World<S> {
             self.trace.feed_hash(s);
         }
         self.trace.feed(&[events.len() as u64]);
-        let (timeline, timeline_dropped) = self.trace.take_timeline();
         let mut observed = self.election.violations().to_vec();
         observed.extend(self.liveness_violation());
+        self.close(seed, end_ns, History { events }, finals, observed, None)
+    }
+
+    /// Hands the run over: the digest and the trace's timeline and log closed.
+    fn close(
+        &mut self,
+        seed: u64,
+        end_ns: u64,
+        history: History<S::Op>,
+        finals: Vec<(NodeId, S::State)>,
+        observed: Vec<Violation>,
+        panic: Option<String>,
+    ) -> Simulation<S> {
+        let (timeline, timeline_dropped) = self.trace.take_timeline();
         Simulation {
             seed,
             digest: self.trace.digest(),
-            history: History { events },
+            history,
             finals,
             observed,
             timeline,
@@ -68,7 +81,7 @@ impl<S: System> World<S> {
             stats: self.trace.stats,
             end_ns,
             clients: self.clients.len() as u32,
-            panic: None,
+            panic,
         }
     }
 }
@@ -83,21 +96,9 @@ impl<S: System> World<S> {
         // A panicking step may have stamped a reply ahead of others; keep time order.
         events.sort_by_key(|e| e.time_ns);
         self.trace.feed(&[events.len() as u64, u64::MAX]);
-        let (timeline, timeline_dropped) = self.trace.take_timeline();
-        Simulation {
-            seed,
-            digest: self.trace.digest(),
-            history: History { events },
-            finals: Vec::new(),
-            observed: self.election.violations().to_vec(),
-            timeline,
-            timeline_dropped,
-            log: self.trace.take_log(),
-            stats: self.trace.stats,
-            end_ns,
-            clients: self.clients.len() as u32,
-            panic: Some(message),
-        }
+        let observed = self.election.violations().to_vec();
+        let history = History { events };
+        self.close(seed, end_ns, history, Vec::new(), observed, Some(message))
     }
 
     /// With a liveness phase: a violation if any operation invoked in its second half

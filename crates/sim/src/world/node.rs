@@ -2,7 +2,7 @@
 //! per due event, and the effects it emitted applied in order. The node makes every
 //! decision; this makes none.
 
-use super::trigger::{kind_of, Seen};
+use super::trigger::Seen;
 use super::{ArmedTimer, World};
 use crate::mailbox::NodeEvent;
 use crate::net::Transmit;
@@ -213,7 +213,6 @@ impl<S: System> World<S> {
             Effect::Send { msg, .. } if self.triggers.counts_sends() => {
                 Some(Err(format!("{msg:?}")))
             }
-            Effect::Send { .. } => Some(Err(String::new())),
             Effect::Persist { .. } => Some(Ok(Seen::Persist)),
             Effect::Sync => Some(Ok(Seen::Sync)),
             Effect::Reply { result, .. } => Some(Ok(Seen::Reply { ok: result.is_ok() })),
@@ -222,10 +221,7 @@ impl<S: System> World<S> {
         self.apply_effect(idx, now, effect);
         match seen_kind {
             Some(Ok(seen)) => self.seen(idx, seen),
-            Some(Err(debug)) => {
-                let kind = kind_of(&debug);
-                self.seen(idx, Seen::Send { kind });
-            }
+            Some(Err(debug)) => self.seen(idx, Seen::Send { debug: &debug }),
             None => {}
         }
     }

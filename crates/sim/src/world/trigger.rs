@@ -69,11 +69,19 @@ impl Triggers {
 
 /// An event as the world saw it.
 pub enum Seen<'a> {
-    Role { role: Role, term: u64 },
-    Send { kind: &'a str },
+    Role {
+        role: Role,
+        term: u64,
+    },
+    /// The message as the replay log renders it.
+    Send {
+        debug: &'a str,
+    },
     Persist,
     Sync,
-    Reply { ok: bool },
+    Reply {
+        ok: bool,
+    },
 }
 
 impl Seen<'_> {
@@ -94,8 +102,9 @@ impl Seen<'_> {
                 );
                 same && term >= min_term
             }
-            (Seen::Send { kind }, ProtocolEvent::Send { message }) => {
-                message.as_deref().is_none_or(|m| m == *kind)
+            (Seen::Send { debug }, ProtocolEvent::Send { message, with }) => {
+                message.as_deref().is_none_or(|m| m == kind_of(debug))
+                    && with.as_deref().is_none_or(|w| debug.contains(w))
             }
             (Seen::Persist, ProtocolEvent::Persist) | (Seen::Sync, ProtocolEvent::Sync) => true,
             (Seen::Reply { ok }, ProtocolEvent::Reply { ok: want }) => ok == want,
@@ -106,7 +115,7 @@ impl Seen<'_> {
     fn describe(&self) -> String {
         match self {
             Seen::Role { role, term } => format!("became {role} in term {term}"),
-            Seen::Send { kind } => format!("sent {kind}"),
+            Seen::Send { debug } => format!("sent {}", kind_of(debug)),
             Seen::Persist => "persisted".to_string(),
             Seen::Sync => "synced".to_string(),
             Seen::Reply { ok: true } => "acknowledged a client".to_string(),
