@@ -196,3 +196,45 @@ fn replay_writes_the_history_in_the_edn_form_asked_for() {
     assert!(err.contains("not a register operation"), "{err}");
     let _ = std::fs::remove_file(&out);
 }
+
+#[test]
+fn a_hunt_exits_0_when_nothing_is_found_1_when_something_is_2_on_bad_input() {
+    let (code, out, _) = splitbrain(&["hunt", "--system", "raft", "--seeds", "4", "--jobs", "2"]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out, _) = splitbrain(&["hunt", "--system", "bully", "--seeds", "20", "--json"]);
+    assert_eq!(code, 1, "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    let summary = lines.last().expect("a summary line");
+    assert!(
+        summary.starts_with("{\"type\":\"summary\",\"system\":\"bully\",\"runs\":20,"),
+        "{summary}"
+    );
+    let findings = lines
+        .iter()
+        .filter(|l| l.starts_with("{\"type\":\"finding\""))
+        .count();
+    assert!(findings > 0 && findings == lines.len() - 1, "{out}");
+    for bad in [
+        &["hunt", "--system", "no-such-system"][..],
+        &["hunt", "--system", "raft", "--shard", "3/2"],
+        &["hunt", "--system", "raft", "--param", "mutation=bogus"],
+    ] {
+        let (code, _, err) = splitbrain(bad);
+        assert_eq!(code, 2, "{bad:?}: {err}");
+    }
+}
+
+#[test]
+fn the_default_command_ends_with_one_summary_line() {
+    let (code, out, _) = splitbrain(&[]);
+    assert_eq!(code, 0, "{out}");
+    let last = out.lines().last().unwrap_or_default();
+    let words: Vec<&str> = last.split(' ').collect();
+    assert!(
+        matches!(
+            words.as_slice(),
+            [_, "scenarios,", _, "systems,", _, "runs,", "0", "surprises"]
+        ),
+        "{last}"
+    );
+}
