@@ -280,12 +280,20 @@ impl<V: Variant> LeaseLock<V> {
     /// Starts a confirmation round: the lock as it is, to every replica.
     fn confirm(&mut self, cx: &mut LCx<'_, V>) {
         let now = cx.now();
+        let (majority, lease) = (self.majority(), self.lease_ns());
         let Part::Leader(l) = &mut self.part else {
             return;
         };
         l.round += 1;
         l.round_start = now;
         l.round_acks = BTreeSet::from([self.id]);
+        if l.round_acks.len() >= majority {
+            // Alone, it is its own majority: the round is confirmed as it starts. Without
+            // this a one-replica service let its lease run out and stood unavailable for
+            // a lease and more, again and again (found by `hunt`, seed 18).
+            l.lease_until = Instant(now.0 + lease - lease / 10);
+            self.granted_until = self.granted_until.max(l.lease_until);
+        }
         let msg = Msg::Replicate {
             epoch: l.epoch,
             round: l.round,
@@ -482,7 +490,13 @@ impl<V: Variant> Node for LeaseLock<V> {
     fn on_message(&mut self, cx: &mut LCx<'_, V>, from: NodeId, msg: Msg) {
         match msg {
             Msg::Claim { epoch } => {
-                let free = cx.now() >= self.granted_until;
+                // A candidate's own claim holds its grant, and it yields that to a newer
+                // claim: it leads nothing yet, and the grants it gathered name its older
+                // epoch. Without this, two replicas whose claims crossed refused each
+                // other round after round (found by `hunt`, seed 148: no lock for 15 s
+                // after the heal).
+                let candidate = matches!(self.part, Part::Candidate { .. });
+                let free = candidate || cx.now() >= self.granted_until;
                 if epoch > self.promised && free {
                     self.step_down(cx, "granted a newer claim");
                     self.part = Part::Follower;
@@ -638,6 +652,34 @@ mod tests {
         );
         let fx = r.message(3, Msg::Claim { epoch: 2 });
         assert!(sends(&fx).is_empty(), "no second grant within the lease");
+    }
+
+    #[test]
+    fn a_candidate_yields_to_a_newer_claim_but_not_to_an_older_one() {
+        let mut r = replica::<Fenced>(2);
+        r.advance(Duration::from_millis(1000));
+        let fx = r.timer(CLAIM);
+        assert!(
+            fx.iter().any(|e| matches!(
+                e,
+                Effect::Send {
+                    msg: Msg::Claim { epoch: 1 },
+                    ..
+                }
+            )),
+            "it campaigns for epoch 1"
+        );
+        let fx = r.message(1, Msg::Claim { epoch: 1 });
+        assert!(sends(&fx).is_empty(), "an equal epoch is no newer claim");
+        let fx = r.message(3, Msg::Claim { epoch: 2 });
+        let granted = fx.iter().any(|e| {
+            matches!(e, Effect::Send { to, msg: Msg::Grant { epoch: 2, .. } } if *to == NodeId(3))
+        });
+        assert!(
+            granted,
+            "its own claim does not hold it against a newer one"
+        );
+        assert_eq!(r.node.status().role, Role::Follower);
     }
 
     #[test]
