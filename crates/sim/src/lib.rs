@@ -18,6 +18,7 @@
 //! - [`client`]: a client's redirects, timeouts and history recording, over the system's
 //!   workload.
 //! - [`trace`]: digest, typed timeline and replay log.
+//! - [`wires`]: in replay mode, every message, timer and note, for reports.
 //! - [`judge`]: the end-of-run judgement: what the harness observed, then the system's
 //!   promises.
 //! - [`registry`]: systems by name for files and command lines; erased run reports.
@@ -39,6 +40,7 @@ pub mod registry;
 pub mod run;
 pub mod summary;
 pub mod trace;
+pub mod wires;
 pub mod world;
 
 pub use judge::{judge, Judgement, DEFAULT_BUDGET};

@@ -8,10 +8,12 @@
 use crate::judge::judge;
 use crate::run::{prepare, simulate, Prepared, RunError, RunOptions};
 use crate::trace::{Mark, Stats};
-use protocol::{Fnv, History, InvariantId, NodeId, Op, Params, System, Undecided, Violation};
+use protocol::{
+    EventKind, Fnv, History, InvariantId, NodeId, Op, Params, System, Undecided, Violation,
+};
 use scenario::{Catalog, Scenario, SystemInfo};
 use std::any::Any;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::marker::PhantomData;
 
 /// The systems a command line or a scenario folder can name.
@@ -182,6 +184,8 @@ impl<S: System> PreparedRun for Prepared<S> {
             final_digests: o.finals.iter().map(|(n, s)| (*n, Fnv::digest(s))).collect(),
             history: Box::new(o.history),
             end_ns: o.end_ns,
+            wires: o.wires,
+            nodes: self.shape.nodes() as usize,
         }
     }
 }
@@ -202,12 +206,28 @@ pub struct RunReport {
     pub final_digests: Vec<(NodeId, u64)>,
     pub history: Box<dyn RecordedHistory>,
     pub end_ns: u64,
+    /// In replay mode, every message, timer and note, for reports.
+    pub wires: crate::wires::Wires,
+    /// Nodes in the run: the scenario's replicas and the system's extra nodes.
+    pub nodes: usize,
 }
 
 impl RunReport {
     pub fn violated(&self) -> BTreeSet<InvariantId> {
         self.violations.iter().map(|v| v.invariant).collect()
     }
+}
+
+/// One operation as a report draws it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Bar {
+    pub process: u64,
+    pub invoke_ns: u64,
+    /// Its invocation's index in the history (counterexamples name events by index).
+    pub invoke_event: usize,
+    pub op: String,
+    /// When it completed, how, and what it returned; `None` if it never did.
+    pub end: Option<(u64, EventKind, String)>,
 }
 
 /// A run's history, whatever its operations: what summaries count, the Jepsen EDN form,
@@ -220,6 +240,8 @@ pub trait RecordedHistory: Send {
     fn acknowledged_writes_ns(&self) -> Vec<u64>;
     /// As Jepsen EDN, one operation map per line.
     fn to_edn(&self) -> String;
+    /// Each operation from its invocation to its completion, in invocation order.
+    fn bars(&self) -> Vec<Bar>;
     /// The typed history (`History<O>` of the system's operations).
     fn as_any(&self) -> &dyn Any;
 }
@@ -239,6 +261,37 @@ impl<O: Op> RecordedHistory for History<O> {
 
     fn to_edn(&self) -> String {
         check::history::to_edn(self)
+    }
+
+    fn bars(&self) -> Vec<Bar> {
+        let mut bars: Vec<Bar> = Vec::new();
+        // A process has one operation open at a time: its completion closes the last bar.
+        let mut open: BTreeMap<u64, usize> = BTreeMap::new();
+        for (i, e) in self.events.iter().enumerate() {
+            match e.kind {
+                EventKind::Invoke => {
+                    open.insert(e.process, bars.len());
+                    bars.push(Bar {
+                        process: e.process,
+                        invoke_ns: e.time_ns,
+                        invoke_event: i,
+                        op: e.op.to_string(),
+                        end: None,
+                    });
+                }
+                kind => {
+                    let Some(b) = open.remove(&e.process) else {
+                        continue;
+                    };
+                    let output = match &e.output {
+                        Some(out) => e.op.describe_output(out),
+                        None => kind.to_string(),
+                    };
+                    bars[b].end = Some((e.time_ns, kind, output));
+                }
+            }
+        }
+        bars
     }
 
     fn as_any(&self) -> &dyn Any {

@@ -311,6 +311,7 @@ fn panicked<S: System>(
         stats: Default::default(),
         end_ns: 0,
         clients: p.scenario.workload.clients,
+        wires: Default::default(),
         panic: Some(message),
     }
 }

@@ -61,6 +61,10 @@ enum Command {
         /// list-append transactions); the last two for kv histories.
         #[arg(long, default_value = "kv", requires = "edn")]
         edn_form: check::history::EdnForm,
+        /// Also write the run as one self-contained HTML page: the nodes' space-time
+        /// diagram, the clients' history and the verdicts.
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
     },
     /// Every scenario in a folder, every system: the verdict matrix (the default command).
     Sweep {
@@ -217,9 +221,10 @@ impl Cli {
                 seed,
                 edn,
                 edn_form,
+                html,
             }) => {
                 let edn = edn.as_deref().map(|path| (path, edn_form));
-                self.replay(&file, &system, seed, edn)
+                self.replay(&file, &system, seed, edn, html.as_deref())
             }
             Some(Command::Bench {
                 histories: Some(dir),
@@ -353,6 +358,7 @@ impl Cli {
         system: &str,
         seed: u64,
         edn: Option<(&Path, check::history::EdnForm)>,
+        html: Option<&Path>,
     ) -> ExitCode {
         let sc = match self.load(file) {
             Ok(sc) => sc,
@@ -391,6 +397,19 @@ impl Cli {
                 report.history.events(),
                 out.display()
             );
+        }
+        if let Some(out) = html {
+            let page = crate::report::Page {
+                scenario: &sc.name,
+                system,
+                seed,
+                nodes: report.nodes,
+                clients: sc.workload.clients,
+            };
+            if let Err(e) = std::fs::write(out, crate::report::html(&page, &report)) {
+                return bad_input(format!("{}: cannot write the report: {e}", out.display()));
+            }
+            println!("report: {}", out.display());
         }
         println!();
         for (node, digest) in &report.final_digests {

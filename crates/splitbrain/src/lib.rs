@@ -17,13 +17,15 @@
 //! - for a binary: [`cli::Cli`], the `splitbrain` command line over your registry.
 //!
 //! Modules here: [`testing`] (scenarios from `cargo test`), [`cli`] (the command line),
-//! [`hunt`] (swarm seeds in parallel, findings grouped), [`shrink`] (a failing scenario
+//! [`hunt`] (swarm seeds in parallel, findings grouped), [`report`] (one run as an HTML
+//! page), [`shrink`] (a failing scenario
 //! made small), [`bench`] (the `bench` command's
 //! figures).
 
 pub mod bench;
 pub mod cli;
 pub mod hunt;
+pub mod report;
 pub mod shrink;
 pub mod testing;
 

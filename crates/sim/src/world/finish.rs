@@ -26,6 +26,8 @@ pub struct Simulation<S: System> {
     pub end_ns: u64,
     /// Clients in the run (a session is a process modulo this).
     pub clients: u32,
+    /// In replay mode, every message, timer and note, for reports (else empty).
+    pub wires: crate::wires::Wires,
     /// What a node's panic said, if one stopped the run. Then the history, timeline and
     /// log are what happened until the panic, `observed` what the harness had seen break
     /// by then (two leaders in one term is often what led to it), and there are no finals.
@@ -81,6 +83,7 @@ impl<S: System> World<S> {
             stats: self.trace.stats,
             end_ns,
             clients: self.clients.len() as u32,
+            wires: self.wires.take().unwrap_or_default(),
             panic,
         }
     }

@@ -25,6 +25,8 @@ mod finish;
 mod node;
 mod trigger;
 
+pub use trigger::kind_of;
+
 pub use finish::Simulation;
 
 use crate::agenda::{Agenda, Scan, NEVER};
@@ -136,6 +138,8 @@ pub struct World<S: System> {
     triggers: trigger::Triggers,
     /// While a triggered fault is done: the node whose event fired it.
     trigger_node: Option<usize>,
+    /// In replay mode, what a report draws (see [`crate::wires`]).
+    wires: Option<crate::wires::Wires>,
     /// madsim's handle and each node's madsim node, to kill, restart, pause and resume
     /// them: the nemesis at its times, a trigger inside a node's step.
     madsim: Option<(madsim::runtime::Handle, Vec<madsim::task::NodeId>)>,
@@ -275,6 +279,7 @@ impl<S: System> World<S> {
             end_ns: phases.end.as_nanos() as u64,
             liveness: phases.watched_ns,
             triggers: trigger::Triggers::of(sc),
+            wires: replay.then(crate::wires::Wires::default),
             trigger_node: None,
             madsim: None,
         }

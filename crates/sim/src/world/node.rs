@@ -7,6 +7,7 @@ use super::{ArmedTimer, World};
 use crate::mailbox::NodeEvent;
 use crate::net::Transmit;
 use crate::trace::Mark;
+use crate::wires::Fate;
 use protocol::{Cx, Effect, NodeEffect, System, TimerId};
 use std::task::Waker;
 
@@ -74,11 +75,23 @@ impl<S: System> World<S> {
             };
             if p.at_ns < self.nodes[idx].booted_ns {
                 self.trace.stats.dropped += 1;
+                if let (Some(w), NodeEvent::Msg { from, .. }) = (&mut self.wires, &p.event) {
+                    w.arrived(*from, idx, p.at_ns, Fate::ArrivedDown);
+                }
                 continue; // arrived while the node was down
             }
             match p.event {
                 NodeEvent::Msg { from, msg, epoch } => {
-                    if !self.net.deliverable(from, idx, epoch) {
+                    let deliverable = self.net.deliverable(from, idx, epoch);
+                    if let Some(w) = &mut self.wires {
+                        let fate = if deliverable {
+                            Fate::Delivered
+                        } else {
+                            Fate::DiedInFlight
+                        };
+                        w.arrived(from, idx, p.at_ns, fate);
+                    }
+                    if !deliverable {
                         self.trace.stats.dropped += 1;
                         self.trace.log(now, || {
                             format!("n{} -x n{} dropped in flight: {msg:?}", from + 1, idx + 1)
@@ -96,6 +109,9 @@ impl<S: System> World<S> {
                 NodeEvent::Timer { timer, generation } => {
                     if self.timer_fires(idx, now, timer, generation) {
                         self.trace.stats.timers += 1;
+                        if let Some(w) = &mut self.wires {
+                            w.timer(idx, now, timer.0);
+                        }
                         self.trace.feed(&[now, 2, idx as u64, timer.0]);
                         self.trace
                             .log(now, || format!("n{} timer {}", idx + 1, timer.0));
@@ -248,6 +264,9 @@ impl<S: System> World<S> {
             Effect::Erase { key } => self.nodes[idx].disk.erase(key),
             Effect::Sync => self.nodes[idx].disk.sync(),
             Effect::Note(text) => {
+                if let Some(w) = &mut self.wires {
+                    w.note(idx, now, &text);
+                }
                 self.trace.feed(&[now, 4, idx as u64, text.len() as u64]);
                 self.trace.log(now, || format!("n{}: {text}", idx + 1));
             }
@@ -262,7 +281,18 @@ impl<S: System> World<S> {
             "n{} sent to a node outside the cluster",
             idx + 1
         );
-        match self.net.transmit(idx, to) {
+        let transmit = self.net.transmit(idx, to);
+        if let Some(w) = &mut self.wires {
+            let debug = format!("{msg:?}");
+            match &transmit {
+                Transmit::Dropped(why) => w.sent(idx, to, now, &debug, Err(why)),
+                Transmit::Arrives { delays, .. } => {
+                    let arrivals: Vec<u64> = delays.iter().flatten().map(|d| now + d).collect();
+                    w.sent(idx, to, now, &debug, Ok(&arrivals));
+                }
+            }
+        }
+        match transmit {
             Transmit::Dropped(why) => {
                 self.trace.stats.dropped += 1;
                 self.trace.log(now, || {
