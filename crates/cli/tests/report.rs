@@ -193,3 +193,57 @@ fn run_data_that_looks_like_markup_is_shown_as_text() {
     assert!(shown, "a read's hostile value is shown");
     assert_eq!(count(&doc, "line.wire"), r.wires.wires.len());
 }
+
+#[test]
+fn a_linearizability_failure_marks_the_operation_no_order_can_place() {
+    let registry = builtins();
+    let params = [("mutation".to_string(), "ack-on-append".to_string())];
+    let opts = RunOptions {
+        replay: true,
+        ..RunOptions::default()
+    };
+    let (sc, r) = (1..=40)
+        .find_map(|seed| {
+            let sc = splitbrain::hunt::scenario(&registry, "raft", seed, &params).ok()?;
+            let r = registry.run("raft", &sc, seed, &opts).ok()?;
+            let lin = r
+                .violations
+                .iter()
+                .any(|v| v.invariant == splitbrain::InvariantId::LINEARIZABILITY);
+            lin.then_some((sc, r))
+        })
+        .expect("acknowledging before commit breaks linearizability within 40 seeds");
+    let v = r
+        .violations
+        .iter()
+        .find(|v| v.invariant == splitbrain::InvariantId::LINEARIZABILITY)
+        .expect("found above");
+    let (culprit, prefix) = v
+        .events
+        .split_first()
+        .expect("the violation names its operations");
+    let page = Page {
+        scenario: &sc.name,
+        system: "raft",
+        seed: sc.first_seed,
+        nodes: r.nodes,
+        clients: sc.workload.clients,
+    };
+    let doc = Html::parse_document(&html(&page, &r));
+    let marked: Vec<String> = doc
+        .select(&Selector::parse("rect.bar.culprit").expect("a selector"))
+        .filter_map(|b| b.value().attr("data-event").map(str::to_string))
+        .collect();
+    assert!(
+        marked.contains(&culprit.to_string()),
+        "{marked:?} vs {culprit}"
+    );
+    // Linked to the diagram: the culprit's span is shaded across the node lanes.
+    let spans: Vec<&str> = doc
+        .select(&Selector::parse("#diagram rect.culprit-span").expect("a selector"))
+        .filter_map(|b| b.value().attr("data-event"))
+        .collect();
+    assert!(spans.contains(&culprit.to_string().as_str()), "{spans:?}");
+    let evidence = count(&doc, "rect.bar.evidence");
+    assert!(evidence <= prefix.len() && (prefix.is_empty() || evidence > 0));
+}

@@ -172,6 +172,10 @@ pub struct Violation {
     /// What broke, in a few fixed words ("two leaders in one term"): a hunt groups its
     /// findings by invariant and kind, so a kind names a class of violation, never a value.
     pub kind: &'static str,
+    /// The history's events that show it, by index (an operation by its invocation),
+    /// the most telling first: for a linearizability failure, the operation no order can
+    /// place, then the longest linearizable prefix. Reports highlight them.
+    pub events: Vec<usize>,
     /// Simulated time (ns) of the first evidence, where there is one.
     pub at_ns: Option<u64>,
     pub detail: String,

@@ -42,6 +42,7 @@ pub fn judge<S: System>(p: &Prepared<S>, o: &Simulation<S>, budget: Budget) -> J
         j.violations.push(Violation {
             invariant: InvariantId::PANIC,
             kind: "a node panicked",
+            events: Vec::new(),
             at_ns: None,
             detail: format!("a node panicked: {message}"),
         });

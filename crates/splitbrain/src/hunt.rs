@@ -243,6 +243,7 @@ pub fn run_seed(
                 violations: vec![Violation {
                     invariant: InvariantId::PANIC,
                     kind: "the harness panicked",
+                    events: Vec::new(),
                     at_ns: None,
                     detail: message,
                 }],

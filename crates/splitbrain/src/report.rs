@@ -87,8 +87,16 @@ pub fn html(page: &Page<'_>, r: &RunReport) -> String {
     verdicts(&mut out, r);
     filters(&mut out, page, r);
     let end_ms = ms(r.end_ns).max(1.0);
-    diagram(&mut out, page, r, end_ms);
-    history(&mut out, page, &r.history.bars(), end_ms);
+    let marked = Marked::of(r);
+    let bars = r.history.bars();
+    diagram(
+        &mut out,
+        page,
+        r,
+        end_ms,
+        &culprit_spans(&bars, &marked, page.nodes),
+    );
+    history(&mut out, page, &bars, end_ms, &marked);
     let _ = write!(
         out,
         "<pre id=\"detail\">Click an arrow, a bar or a mark for its details.</pre>\n\
@@ -106,8 +114,9 @@ fn verdicts(out: &mut String, r: &RunReport) {
         let at = v.at_ns.map(|t| format!(" at {:.3}s", t as f64 / 1e9));
         let _ = write!(
             out,
-            "<li class=\"verdict violation\" data-invariant=\"{}\"><b>{}</b> ({}){}<pre>{}</pre></li>",
+            "<li class=\"verdict violation\" data-invariant=\"{}\" data-events=\"{}\"><b>{}</b> ({}){}<pre>{}</pre></li>",
             esc(v.invariant.name()),
+            v.events.iter().map(|e| e.to_string()).collect::<Vec<_>>().join(" "),
             esc(v.invariant.name()),
             esc(v.kind),
             at.unwrap_or_default(),
@@ -160,7 +169,33 @@ fn lane_y(node: u32) -> f64 {
     LANE * (f64::from(node) + 0.5)
 }
 
-fn diagram(out: &mut String, page: &Page<'_>, r: &RunReport, end_ms: f64) {
+/// Each culprit operation's span, from invocation to completion, shaded across the node
+/// lanes: what the nodes were doing while it ran.
+fn culprit_spans(bars: &[Bar], marked: &Marked, nodes: usize) -> String {
+    let mut out = String::new();
+    for b in bars
+        .iter()
+        .filter(|b| marked.culprits.contains(&b.invoke_event))
+    {
+        let end = b.end.as_ref().map_or(b.invoke_ns, |(t, _, _)| *t);
+        let _ = write!(
+            out,
+            "<rect class=\"culprit-span\" data-event=\"{}\" x=\"{:.3}\" y=\"0\" width=\"{:.3}\" height=\"{}\">\
+             <title>while process {} ran {} ({:.3}s – {:.3}s)</title></rect>",
+            b.invoke_event,
+            ms(b.invoke_ns),
+            (ms(end) - ms(b.invoke_ns)).max(0.5),
+            LANE * nodes as f64,
+            b.process,
+            esc(&b.op),
+            b.invoke_ns as f64 / 1e9,
+            end as f64 / 1e9
+        );
+    }
+    out
+}
+
+fn diagram(out: &mut String, page: &Page<'_>, r: &RunReport, end_ms: f64, spans: &str) {
     let height = LANE * page.nodes as f64;
     out.push_str("<section id=\"diagram\"><h2>Nodes</h2><div class=\"row\"><div class=\"labels\">");
     for n in 1..=page.nodes {
@@ -182,6 +217,7 @@ fn diagram(out: &mut String, page: &Page<'_>, r: &RunReport, end_ms: f64) {
         );
     }
     bands(out, r, page.nodes, end_ms);
+    out.push_str(spans);
     for w in &r.wires.wires {
         wire(out, w);
     }
@@ -309,7 +345,40 @@ fn bands(out: &mut String, r: &RunReport, nodes: usize, end_ms: f64) {
     }
 }
 
-fn history(out: &mut String, page: &Page<'_>, bars: &[Bar], end_ms: f64) {
+/// The operations the violations point at (see [`protocol::Violation::events`]): the
+/// most telling one of each, and the rest of their evidence.
+struct Marked {
+    culprits: BTreeSet<usize>,
+    evidence: BTreeSet<usize>,
+}
+
+impl Marked {
+    fn of(r: &RunReport) -> Marked {
+        let mut m = Marked {
+            culprits: BTreeSet::new(),
+            evidence: BTreeSet::new(),
+        };
+        for v in &r.violations {
+            if let Some((first, rest)) = v.events.split_first() {
+                m.culprits.insert(*first);
+                m.evidence.extend(rest);
+            }
+        }
+        m
+    }
+
+    fn class(&self, event: usize) -> &'static str {
+        if self.culprits.contains(&event) {
+            " culprit"
+        } else if self.evidence.contains(&event) {
+            " evidence"
+        } else {
+            ""
+        }
+    }
+}
+
+fn history(out: &mut String, page: &Page<'_>, bars: &[Bar], end_ms: f64, marked: &Marked) {
     let clients = page.clients.max(1);
     let height = LANE * f64::from(clients);
     out.push_str(
@@ -339,8 +408,9 @@ fn history(out: &mut String, page: &Page<'_>, bars: &[Bar], end_ms: f64) {
         let x = ms(b.invoke_ns);
         let _ = write!(
             out,
-            "<rect class=\"bar o-{outcome}\" data-event=\"{}\" x=\"{x:.3}\" y=\"{:.1}\" width=\"{:.3}\" height=\"{:.1}\">\
+            "<rect class=\"bar o-{outcome}{}\" data-event=\"{}\" x=\"{x:.3}\" y=\"{:.1}\" width=\"{:.3}\" height=\"{:.1}\">\
              <title>process {}: {} → {} ({:.3}s – {:.3}s)</title></rect>",
+            marked.class(b.invoke_event),
             b.invoke_event,
             client * LANE + LANE * 0.2,
             (ms(end_ns) - x).max(0.2),
@@ -370,7 +440,7 @@ svg line,svg rect{vector-effect:non-scaling-stroke}\
 .role{stroke:#000;stroke-width:3}.role.r-leader{stroke:#c00}\
 .band{fill:#888;opacity:.25}.band.paused{fill:#fc3}.band.partitioned{fill:#f66;opacity:.2}\
 .bar{stroke:none}.o-ok{fill:#4a4}.o-fail{fill:#d33}.o-info{fill:#e90}.o-open{fill:#999}\
-.bar.culprit{stroke:#000;stroke-width:2}\
+.culprit-span{fill:#c0f;opacity:.35}.bar.culprit{stroke:#000;stroke-width:3;fill:#c0f}.bar.evidence{stroke:#666;stroke-width:1}\
 .hidden{display:none}\
 .verdict.violation b{color:#c00}.verdict.pass{color:#080}\
 #detail{position:sticky;bottom:0;background:#fff;border-top:1px solid #ccc;padding:.3em}\

@@ -215,6 +215,7 @@ fn first_inversion(grants: &[(u64, u64, u64, u32)]) -> Option<Violation> {
             return Some(Violation {
                 invariant: TOKEN_ORDER,
                 kind: "a token granted after a higher one",
+                events: Vec::new(),
                 at_ns: Some(g.1),
                 detail: format!(
                     "c{} was granted token {} after c{} had been granted token {}",

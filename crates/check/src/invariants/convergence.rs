@@ -35,6 +35,7 @@ pub fn check<S: Data>(states: &[(NodeId, S)]) -> Vec<Violation> {
     vec![Violation {
         invariant: InvariantId::CONVERGENCE,
         kind: "replicas differ after quiescing",
+        events: Vec::new(),
         at_ns: None,
         detail: format!(
             "{first} and {other} differ after quiescing: {}{}",

@@ -119,6 +119,7 @@ fn report<S>(views: &[(String, &S)], lost: Vec<(usize, String)>) -> Vec<Violatio
         .map(|(v, problem)| Violation {
             invariant: InvariantId::DURABILITY,
             kind: "acknowledged write lost",
+            events: Vec::new(),
             at_ns: None,
             detail: format!("{}: {problem}", views[v].0),
         })

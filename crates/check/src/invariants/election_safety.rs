@@ -52,6 +52,7 @@ impl ElectionSafety {
                 Some(&first) if first != idx => self.record(Violation {
                     invariant: InvariantId::ELECTION_SAFETY,
                     kind: "two leaders in one term",
+                    events: Vec::new(),
                     at_ns: Some(now_ns),
                     detail: format!(
                         "n{} and n{} both leader in term {}",
@@ -81,6 +82,7 @@ impl ElectionSafety {
                         self.record(Violation {
                             invariant: InvariantId::ELECTION_SAFETY,
                             kind: "two masters at once",
+                            events: Vec::new(),
                             at_ns: Some(now_ns),
                             detail: format!(
                                 "n{} became master while {} still acted as master",

@@ -34,6 +34,15 @@ where
             Ok(Verdict::NotLinearizable(cx)) => Ok(vec![Violation {
                 invariant: InvariantId::LINEARIZABILITY,
                 kind: "no linearization",
+                events: cx
+                    .failures
+                    .first()
+                    .map(|f| {
+                        let mut events = vec![f.blocked_event];
+                        events.extend(&f.prefix_events);
+                        events
+                    })
+                    .unwrap_or_default(),
                 at_ns: None,
                 detail: cx.to_string(),
             }]),

@@ -38,6 +38,7 @@ pub fn all_equal(states: &[(NodeId, Elements)]) -> Option<Violation> {
     Some(Violation {
         invariant: InvariantId::REPLICA_CONSISTENCY,
         kind: "replicas hold different documents",
+        events: Vec::new(),
         at_ns: None,
         detail: format!(
             "the design's consistency check fails: {first} and {other} hold different documents ({})",
@@ -95,6 +96,7 @@ pub fn master_matches_fragments(
     Some(Violation {
         invariant: InvariantId::REPLICA_CONSISTENCY,
         kind: "node 1 is not nodes 2 and 3 combined",
+        events: Vec::new(),
         at_ns: None,
         detail: format!(
             "the design's consistency check (node 1 = nodes 2+3 combined) fails: {}",

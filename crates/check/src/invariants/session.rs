@@ -34,6 +34,7 @@ impl<O: VersionedRead, S> Invariant<O, S> for Sessions {
         Ok(vec![Violation {
             invariant: InvariantId::SESSION,
             kind: r.violations[0].guarantee.name(),
+            events: Vec::new(),
             at_ns: None,
             // The first broken guarantee in full (the read and the operation it
             // contradicts), the rest counted: enough to find it in the replay log.

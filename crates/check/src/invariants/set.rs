@@ -37,6 +37,7 @@ pub fn check(history: &History<SetOp>, states: &[(NodeId, Elements)]) -> Option<
     Some(Violation {
         invariant: InvariantId::SET,
         kind: "a replica's set fails the set checker",
+        events: Vec::new(),
         at_ns: None,
         detail: format!(
             "{node}: {detail}{}",

@@ -126,6 +126,7 @@ impl<S: System> World<S> {
         Some(Violation {
             invariant: InvariantId::LIVENESS,
             kind: "operations unserved after the heal",
+            events: Vec::new(),
             at_ns: Some(at_ns),
             detail: format!(
                 "{unserved} of {invoked} operations invoked from {:.1}s to {:.1}s (with \

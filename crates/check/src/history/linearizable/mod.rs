@@ -130,6 +130,10 @@ pub struct KeyFailure {
     pub looked_ahead: bool,
     /// Operations still open at that point that were tried before it and rejected.
     pub pending: Vec<String>,
+    /// `blocked`'s invocation, as an index into the history's events.
+    pub blocked_event: usize,
+    /// The prefix's invocations, as indexes into the history's events, in its order.
+    pub prefix_events: Vec<usize>,
 }
 
 /// How many prefix operations a rendering shows; the rest are elided.

@@ -532,6 +532,12 @@ impl<'a, 'h, M: Model, const LAZY: bool> Searcher<'a, 'h, M, LAZY> {
             blocked: summary(best.blocked),
             looked_ahead: best.looked_ahead,
             pending,
+            blocked_event: ops[group[best.blocked].0].invoke,
+            prefix_events: best
+                .prefix
+                .iter()
+                .map(|j| ops[group[*j].0].invoke)
+                .collect(),
         };
         Answer::Fail(failure, best.prefix)
     }
