@@ -238,3 +238,28 @@ fn the_default_command_ends_with_one_summary_line() {
         "{last}"
     );
 }
+
+#[test]
+fn a_hunt_writes_one_report_per_distinct_failure() {
+    let dir = std::env::temp_dir().join(format!("splitbrain-hunt-reports-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (code, out, err) = splitbrain(&[
+        "hunt",
+        "--system",
+        "bully",
+        "--seeds",
+        "20",
+        "--html",
+        dir.to_str().expect("a utf-8 path"),
+    ]);
+    assert_eq!(code, 1, "{out}{err}");
+    let signatures = out.lines().filter(|l| l.contains(" seeds, first ")).count();
+    let written: Vec<_> = std::fs::read_dir(&dir)
+        .expect("the folder was made")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "html"))
+        .collect();
+    assert!(signatures > 0);
+    assert_eq!(written.len(), signatures, "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -115,6 +115,9 @@ enum Command {
         /// One JSON line per finding and a summary line, on standard output.
         #[arg(long)]
         json: bool,
+        /// Write one HTML report per distinct failure (its first seed) into this folder.
+        #[arg(long, value_name = "DIR")]
+        html: Option<PathBuf>,
         /// Seconds each run's checkers may spend before the run is undecided.
         #[arg(long, default_value_t = 2.0)]
         budget_s: f64,
@@ -147,6 +150,9 @@ enum Command {
         /// Where to write the smallest file (default: FILE's name with `-shrunk`).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Also write the seed's report before and after shrinking into this folder.
+        #[arg(long, value_name = "DIR")]
+        html: Option<PathBuf>,
     },
     /// Measure simulation speed on the standard workload.
     Bench {
@@ -255,6 +261,7 @@ impl Cli {
                 jobs,
                 shard,
                 json,
+                html,
                 budget_s,
                 params,
             }) => {
@@ -274,7 +281,7 @@ impl Cli {
                         ..hunt::BUDGET
                     },
                 };
-                self.hunt(&plan, json)
+                self.hunt(&plan, json, html.as_deref())
             }
             Some(Command::Export {
                 system,
@@ -292,7 +299,8 @@ impl Cli {
                 system,
                 seed,
                 out,
-            }) => self.shrink(&file, system.as_deref(), seed, out),
+                html,
+            }) => self.shrink(&file, system.as_deref(), seed, out, html.as_deref()),
             Some(Command::CheckHistory {
                 file,
                 model,
@@ -441,7 +449,7 @@ impl Cli {
         ))
     }
 
-    fn hunt(&self, plan: &hunt::Plan, json: bool) -> ExitCode {
+    fn hunt(&self, plan: &hunt::Plan, json: bool, html: Option<&Path>) -> ExitCode {
         quiet_panics();
         match self.registry.sizes(&plan.system) {
             Err(e) => return bad_input(e),
@@ -547,7 +555,58 @@ impl Cli {
                 );
             }
         }
+        if let Some(dir) = html {
+            if let Err(e) = self.hunt_reports(plan, &groups, dir) {
+                return bad_input(e);
+            }
+        }
         exit(t.failed == 0)
+    }
+
+    /// One report per signature, of its first seed, replayed.
+    fn hunt_reports(
+        &self,
+        plan: &hunt::Plan,
+        groups: &[hunt::Group],
+        dir: &Path,
+    ) -> Result<(), String> {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        for g in groups {
+            let seed = g.seeds[0];
+            let sc = hunt::scenario(&self.registry, &plan.system, seed, &plan.params)?;
+            let name = format!("{}-{}-seed{seed}.html", plan.system, g.invariant);
+            self.write_report(&sc, &plan.system, seed, &dir.join(name))?;
+        }
+        Ok(())
+    }
+
+    /// Replays `seed` of `sc` and writes its report to `out`.
+    fn write_report(
+        &self,
+        sc: &scenario::Scenario,
+        system: &str,
+        seed: u64,
+        out: &Path,
+    ) -> Result<(), String> {
+        let opts = RunOptions {
+            replay: true,
+            ..RunOptions::default()
+        };
+        let r = self
+            .registry
+            .run(system, sc, seed, &opts)
+            .map_err(|e| e.to_string())?;
+        let page = crate::report::Page {
+            scenario: &sc.name,
+            system,
+            seed,
+            nodes: r.nodes,
+            clients: sc.workload.clients,
+        };
+        std::fs::write(out, crate::report::html(&page, &r))
+            .map_err(|e| format!("{}: cannot write the report: {e}", out.display()))?;
+        println!("report: {}", out.display());
+        Ok(())
     }
 
     fn shrink(
@@ -556,6 +615,7 @@ impl Cli {
         system: Option<&str>,
         seed: Option<u64>,
         out: Option<PathBuf>,
+        html: Option<&Path>,
     ) -> ExitCode {
         quiet_panics();
         let sc = match self.load(file) {
@@ -628,6 +688,19 @@ impl Cli {
             println!("violation: {v}");
         }
         println!("written to {}", out.display());
+        if let Some(dir) = html {
+            let pair = std::fs::create_dir_all(dir)
+                .map_err(|e| format!("{}: {e}", dir.display()))
+                .and_then(|()| {
+                    let before = dir.join(format!("{}-before.html", sc.name));
+                    self.write_report(&sc, &system, seed, &before)?;
+                    let after = dir.join(format!("{}-after.html", sc.name));
+                    self.write_report(&small, &system, seed, &after)
+                });
+            if let Err(e) = pair {
+                return bad_input(e);
+            }
+        }
         ExitCode::SUCCESS
     }
 
