@@ -70,6 +70,22 @@ fn the_report_draws_every_lane_message_operation_and_verdict_of_the_run() {
             count(&doc, "li.verdict.pass"),
             usize::from(r.violations.is_empty() && r.undecided.is_empty())
         );
+        // Every violation that names its operation has it highlighted.
+        for v in &r.violations {
+            if let Some(first) = v.events.first() {
+                let css = format!("rect.bar.culprit[data-event=\"{first}\"]");
+                assert_eq!(count(&doc, &css), 1, "{system}: {v}");
+            }
+        }
+        if system == "bully" {
+            assert!(
+                r.violations
+                    .iter()
+                    .any(|v| v.invariant == splitbrain::InvariantId::DURABILITY
+                        && !v.events.is_empty()),
+                "a lost acknowledged add names its operation"
+            );
+        }
         // master-crash crashes the leader: a band shades the crashed node's lane.
         assert!(count(&doc, "rect.band.crashed") >= 1, "{system}");
         let roles = r

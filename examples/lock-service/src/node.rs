@@ -22,7 +22,7 @@
 //! Params: `lease_ms` (1000).
 
 use crate::ops::{LockModel, LockOp, LockOutput, LockWorkload, TokenOrder, TOKEN_ORDER};
-use splitbrain::checkers::durability::Keeps;
+use splitbrain::checkers::durability::{Keeps, Lost};
 use splitbrain::checkers::{Convergence, Durability, Linearizability};
 use splitbrain::{
     ClientError, Cx, Data, Disk, EventKind, History, Instant, InvariantId, Node, NodeId,
@@ -81,29 +81,37 @@ impl Data for LockState {}
 /// token. A replica behind that would hand the same token out again, and fencing by it
 /// would let two holders through.
 impl Keeps<LockOp> for LockState {
-    fn lost(history: &History<LockOp>, views: &[(String, &LockState)]) -> Vec<(usize, String)> {
+    fn lost(history: &History<LockOp>, views: &[(String, &LockState)]) -> Vec<Lost> {
+        // The highest token granted, and the completion that granted it.
         let granted = history
             .events
             .iter()
-            .filter(|e| e.kind == EventKind::Ok)
-            .filter_map(|e| match &e.output {
-                Some(LockOutput::Granted { token }) => Some(*token),
+            .enumerate()
+            .filter(|(_, e)| e.kind == EventKind::Ok)
+            .filter_map(|(i, e)| match &e.output {
+                Some(LockOutput::Granted { token }) => Some((*token, i)),
                 _ => None,
             })
             .max();
-        let Some(granted) = granted else {
+        let Some((granted, done)) = granted else {
             return Vec::new();
         };
+        // Operations are named by their invocation: the granting process's last one.
+        let process = history.events[done].process;
+        let event = history.events[..done]
+            .iter()
+            .rposition(|e| e.process == process && e.kind == EventKind::Invoke);
         views
             .iter()
             .enumerate()
             .filter(|(_, (_, s))| s.token < granted)
-            .map(|(v, (_, s))| {
-                let why = format!(
+            .map(|(view, (_, s))| Lost {
+                view,
+                problem: format!(
                     "acknowledged grant of token {granted} is missing (last token {})",
                     s.token
-                );
-                (v, why)
+                ),
+                event,
             })
             .collect()
     }

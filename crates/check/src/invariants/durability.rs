@@ -23,6 +23,8 @@ use std::collections::BTreeMap;
 
 struct Write<'h, O> {
     op: &'h O,
+    /// Its invocation's index in the history's events.
+    invoke_event: usize,
     invoke_ns: u64,
     /// `None` while indeterminate (info or still pending).
     complete_ns: Option<u64>,
@@ -41,8 +43,20 @@ pub struct Durability;
 /// leaves behind is the vocabulary's to say; reporting (per replica, capped) is the
 /// checker's.
 pub trait Keeps<O: Op>: Sized {
-    /// Per view (a replica, or several read together), what it lost: one line each.
-    fn lost(history: &History<O>, views: &[(String, &Self)]) -> Vec<(usize, String)>;
+    /// Per view (a replica, or several read together), what it lost: one each.
+    fn lost(history: &History<O>, views: &[(String, &Self)]) -> Vec<Lost>;
+}
+
+/// One acknowledged write a view lost.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lost {
+    /// Which view (an index into the views judged).
+    pub view: usize,
+    /// What is missing, in a line.
+    pub problem: String,
+    /// The lost write's invocation, as an index into the history's events, where one
+    /// write is to blame (reports highlight it).
+    pub event: Option<usize>,
 }
 
 impl<O: Op, S: Keeps<O>> Invariant<O, S> for Durability {
@@ -57,7 +71,7 @@ impl<O: Op, S: Keeps<O>> Invariant<O, S> for Durability {
 }
 
 impl Keeps<KvOp> for KvState {
-    fn lost(history: &History<KvOp>, views: &[(String, &KvState)]) -> Vec<(usize, String)> {
+    fn lost(history: &History<KvOp>, views: &[(String, &KvState)]) -> Vec<Lost> {
         let writes = writes(history);
         // What each key's writes require of a value, the same for every view: worked
         // out once, when a view first needs it.
@@ -68,21 +82,29 @@ impl Keeps<KvOp> for KvState {
             for k in keys.get_or_insert_with(|| key_writes(&writes)) {
                 k.judge(state.0.get(k.key).map(String::as_str), &mut problems);
             }
-            lost.extend(problems.into_iter().map(|p| (v, p)));
+            lost.extend(problems.into_iter().map(|(problem, event)| Lost {
+                view: v,
+                problem,
+                event,
+            }));
         }
         lost
     }
 }
 
 impl Keeps<SetOp> for Elements {
-    fn lost(history: &History<SetOp>, views: &[(String, &Elements)]) -> Vec<(usize, String)> {
+    fn lost(history: &History<SetOp>, views: &[(String, &Elements)]) -> Vec<Lost> {
         let writes = writes(history);
         let mut lost = Vec::new();
         for (v, (_, present)) in views.iter().enumerate() {
             for w in writes.iter().filter(|w| w.acked) {
                 if let SetOp::Add { element } = *w.op {
                     if present.0.binary_search(&element).is_err() {
-                        lost.push((v, format!("acknowledged add {element} is missing")));
+                        lost.push(Lost {
+                            view: v,
+                            problem: format!("acknowledged add {element} is missing"),
+                            event: Some(w.invoke_event),
+                        });
                     }
                 }
             }
@@ -111,17 +133,17 @@ pub fn set(history: &History<SetOp>, states: &[(NodeId, Elements)]) -> Vec<Viola
 
 /// The first [`MAX_REPORTED`] of `lost` (by view index), each prefixed by its view's
 /// name; the last says how many more there were.
-fn report<S>(views: &[(String, &S)], lost: Vec<(usize, String)>) -> Vec<Violation> {
+fn report<S>(views: &[(String, &S)], lost: Vec<Lost>) -> Vec<Violation> {
     let total = lost.len();
     let mut out: Vec<Violation> = lost
         .into_iter()
         .take(MAX_REPORTED)
-        .map(|(v, problem)| Violation {
+        .map(|l| Violation {
             invariant: InvariantId::DURABILITY,
             kind: "acknowledged write lost",
-            events: Vec::new(),
+            events: l.event.into_iter().collect(),
             at_ns: None,
-            detail: format!("{}: {problem}", views[v].0),
+            detail: format!("{}: {}", views[l.view].0, l.problem),
         })
         .collect();
     if total > out.len() {
@@ -140,7 +162,7 @@ fn writes<O: Op>(history: &History<O>) -> Vec<Write<'_, O>> {
     let mut open: Vec<(u64, usize)> = Vec::new();
     // At most one write per invocation and completion pair.
     let mut out: Vec<Write<O>> = Vec::with_capacity(history.events.len() / 2 + 1);
-    for e in &history.events {
+    for (index, e) in history.events.iter().enumerate() {
         let slot = open.iter().position(|o| o.0 == e.process);
         match e.kind {
             EventKind::Invoke => {
@@ -151,6 +173,7 @@ fn writes<O: Op>(history: &History<O>) -> Vec<Write<'_, O>> {
                     }
                     out.push(Write {
                         op: &e.op,
+                        invoke_event: index,
                         invoke_ns: e.time_ns,
                         complete_ns: None,
                         acked: false,
@@ -186,7 +209,7 @@ struct KeyWrites<'h> {
     key: &'h str,
     /// Tokens of acknowledged appends no overwrite can have replaced (none had completed
     /// when they were invoked), in history order: each must be in the value.
-    must_show: Vec<&'h str>,
+    must_show: Vec<(&'h str, usize)>,
     /// Set if an overwrite was acknowledged: the value must come from a write that no
     /// acknowledged overwrite strictly follows.
     frontier: Option<Frontier<'h>>,
@@ -202,6 +225,8 @@ struct Frontier<'h> {
     append_tokens: Vec<&'h str>,
     /// The acknowledged ones, in history order, for the report.
     acked: Vec<&'h KvOp>,
+    /// Their invocations' indexes in the history's events.
+    acked_events: Vec<usize>,
 }
 
 /// Per key, in key order. Linear in the writes: the real-time comparisons reduce to two
@@ -231,7 +256,7 @@ fn key_writes<'h>(writes: &[Write<'h, KvOp>]) -> Vec<KeyWrites<'h>> {
                 .filter(|w| w.acked)
                 .filter(|w| last_overwrite_complete.is_none_or(|t| t < w.invoke_ns))
                 .filter_map(|w| match w.op {
-                    KvOp::Append { value, .. } => Some(value.trim()),
+                    KvOp::Append { value, .. } => Some((value.trim(), w.invoke_event)),
                     _ => None,
                 })
                 .collect();
@@ -260,17 +285,18 @@ fn key_writes<'h>(writes: &[Write<'h, KvOp>]) -> Vec<KeyWrites<'h>> {
                     })
                     .collect();
                 append_tokens.sort_unstable();
-                let acked = on_key
+                let (acked, acked_events) = on_key
                     .iter()
                     .filter(in_frontier)
                     .filter(|w| w.acked)
-                    .map(|w| w.op)
-                    .collect();
+                    .map(|w| (w.op, w.invoke_event))
+                    .unzip();
                 Frontier {
                     values,
                     deletes,
                     append_tokens,
                     acked,
+                    acked_events,
                 }
             });
             KeyWrites {
@@ -284,18 +310,20 @@ fn key_writes<'h>(writes: &[Write<'h, KvOp>]) -> Vec<KeyWrites<'h>> {
 
 impl KeyWrites<'_> {
     /// The key's final `value` against its writes.
-    fn judge(&self, value: Option<&str>, problems: &mut Vec<String>) {
+    /// What `value` lacks, each with the lost write's invocation where one is to blame.
+    fn judge(&self, value: Option<&str>, problems: &mut Vec<(String, Option<usize>)>) {
         let key = self.key;
         if !self.must_show.is_empty() {
             let mut tokens: Vec<&str> = value
                 .map(|v| v.split_whitespace().collect())
                 .unwrap_or_default();
             tokens.sort_unstable();
-            for token in &self.must_show {
+            for (token, event) in &self.must_show {
                 if tokens.binary_search(token).is_err() {
-                    problems.push(format!(
+                    let problem = format!(
                         "acknowledged append {token} to {key} is missing (value {value:?})"
-                    ));
+                    );
+                    problems.push((problem, Some(*event)));
                 }
             }
         }
@@ -313,9 +341,9 @@ impl KeyWrites<'_> {
                 .map(|op| op.to_string())
                 .collect::<Vec<_>>()
                 .join(", ");
-            problems.push(format!(
-                "{key} = {value:?}, but the last acknowledged write was {latest}"
-            ));
+            let problem =
+                format!("{key} = {value:?}, but the last acknowledged write was {latest}");
+            problems.push((problem, f.acked_events.last().copied()));
         }
     }
 }
@@ -560,9 +588,9 @@ mod tests {
                 .map(|w| w.op.to_string())
                 .collect::<Vec<_>>()
                 .join(", ");
-            problems.push(format!(
-                "{key} = {value:?}, but the last acknowledged write was {latest}"
-            ));
+            let problem =
+                format!("{key} = {value:?}, but the last acknowledged write was {latest}");
+            problems.push(problem);
         }
     }
 
@@ -636,6 +664,7 @@ mod tests {
                 for k in keys.get_or_insert_with(|| key_writes(&writes)) {
                     k.judge(view.0.get(k.key).map(String::as_str), &mut got);
                 }
+                let got: Vec<String> = got.into_iter().map(|(problem, _)| problem).collect();
                 assert_eq!(got, reference_judge(&writes, view), "{h:?}\n{view:?}");
                 problems += got.len();
             }
