@@ -70,6 +70,15 @@ fn the_report_draws_every_lane_message_operation_and_verdict_of_the_run() {
             count(&doc, "li.verdict.pass"),
             usize::from(r.violations.is_empty() && r.undecided.is_empty())
         );
+        // Every checker's verdict, in a word.
+        assert_eq!(count(&doc, "span.checker"), r.checked.len(), "{system}");
+        assert_eq!(
+            count(&doc, "span.checker.violated"),
+            r.violated().len(),
+            "{system}"
+        );
+        let timed = r.violations.iter().filter(|v| v.at_ns.is_some()).count();
+        assert_eq!(count(&doc, "#diagram line.violation-at"), timed, "{system}");
         // Every violation that names its operation has it highlighted.
         for v in &r.violations {
             if let Some(first) = v.events.first() {

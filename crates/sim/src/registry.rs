@@ -186,6 +186,7 @@ impl<S: System> PreparedRun for Prepared<S> {
             end_ns: o.end_ns,
             wires: o.wires,
             nodes: self.shape.nodes() as usize,
+            checked: checked(&self.scenario, self.promises.iter().map(|p| p.id())),
         }
     }
 }
@@ -210,6 +211,23 @@ pub struct RunReport {
     pub wires: crate::wires::Wires,
     /// Nodes in the run: the scenario's replicas and the system's extra nodes.
     pub nodes: usize,
+    /// Every invariant the run was judged on: what the harness observes (election safety,
+    /// liveness with a liveness phase, a panic), then the system's promises in order.
+    pub checked: Vec<InvariantId>,
+}
+
+fn checked(sc: &Scenario, promised: impl Iterator<Item = InvariantId>) -> Vec<InvariantId> {
+    let mut ids = vec![InvariantId::ELECTION_SAFETY];
+    if sc.liveness.is_some() {
+        ids.push(InvariantId::LIVENESS);
+    }
+    ids.push(InvariantId::PANIC);
+    for id in promised {
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    ids
 }
 
 impl RunReport {

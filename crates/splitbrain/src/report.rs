@@ -106,7 +106,24 @@ pub fn html(page: &Page<'_>, r: &RunReport) -> String {
 }
 
 fn verdicts(out: &mut String, r: &RunReport) {
-    out.push_str("<section id=\"verdicts\"><h2>Verdict</h2><ul>");
+    out.push_str("<section id=\"verdicts\"><h2>Verdict</h2><p class=\"checkers\">");
+    // Every checker, one word each; the violations follow in full.
+    for id in &r.checked {
+        let verdict = if r.violations.iter().any(|v| v.invariant == *id) {
+            "violated"
+        } else if r.undecided.iter().any(|u| u.invariant == *id) {
+            "undecided"
+        } else {
+            "held"
+        };
+        let _ = write!(
+            out,
+            "<span class=\"checker {verdict}\" data-invariant=\"{}\">{}: {verdict}</span> ",
+            esc(id.name()),
+            esc(id.name())
+        );
+    }
+    out.push_str("</p><ul>");
     if r.violations.is_empty() && r.undecided.is_empty() {
         out.push_str("<li class=\"verdict pass\">pass: every promised invariant held</li>");
     }
@@ -218,6 +235,16 @@ fn diagram(out: &mut String, page: &Page<'_>, r: &RunReport, end_ms: f64, spans:
     }
     bands(out, r, page.nodes, end_ms);
     out.push_str(spans);
+    // When a violation was first seen (two leaders, an unserved operation), across lanes.
+    for v in r.violations.iter().filter(|v| v.at_ns.is_some()) {
+        let x = ms(v.at_ns.unwrap_or_default());
+        let _ = write!(
+            out,
+            "<line class=\"violation-at\" x1=\"{x:.3}\" y1=\"0\" x2=\"{x:.3}\" y2=\"{height}\">\
+             <title>{}</title></line>",
+            esc(&cut(&v.to_string()))
+        );
+    }
     for w in &r.wires.wires {
         wire(out, w);
     }
@@ -440,7 +467,7 @@ svg line,svg rect{vector-effect:non-scaling-stroke}\
 .role{stroke:#000;stroke-width:3}.role.r-leader{stroke:#c00}\
 .band{fill:#888;opacity:.25}.band.paused{fill:#fc3}.band.partitioned{fill:#f66;opacity:.2}\
 .bar{stroke:none}.o-ok{fill:#4a4}.o-fail{fill:#d33}.o-info{fill:#e90}.o-open{fill:#999}\
-.culprit-span{fill:#c0f;opacity:.35}.bar.culprit{stroke:#000;stroke-width:3;fill:#c0f}.bar.evidence{stroke:#666;stroke-width:1}\
+.violation-at{stroke:#c0f;stroke-width:3;stroke-dasharray:6 3}.checker{margin-right:.8em}.checker.violated{color:#c00;font-weight:bold}.checker.held{color:#080}.checker.undecided{color:#a60}.culprit-span{fill:#c0f;opacity:.35}.bar.culprit{stroke:#000;stroke-width:3;fill:#c0f}.bar.evidence{stroke:#666;stroke-width:1}\
 .hidden{display:none}\
 .verdict.violation b{color:#c00}.verdict.pass{color:#080}\
 #detail{position:sticky;bottom:0;background:#fff;border-top:1px solid #ccc;padding:.3em}\
@@ -463,6 +490,10 @@ document.querySelectorAll('input[data-filter]').forEach(function(box){box.onchan
  document.querySelectorAll('svg line, svg rect').forEach(function(el){
   var hide=false;el.classList.forEach(function(c){if(hidden[c])hide=true;});
   el.classList.toggle('hidden',hide);});};});
+// Open where the run went wrong: the first violation's instant, or the culprit's span.
+var mark=document.querySelector('#diagram .violation-at, #diagram .culprit-span');
+if(mark){var at=parseFloat(mark.getAttribute('x1')||mark.getAttribute('x'));
+ document.querySelectorAll('.scroll').forEach(function(d){d.scrollLeft=Math.max(0,at/10*zoom-d.clientWidth/2);});}
 var detail=document.getElementById('detail');
 function describe(el){
  var t=el.querySelector('title');if(t)return t.textContent;
