@@ -8,6 +8,8 @@
 //! `cargo test -p splitbrain-cli --test browser -- --ignored` (`SPLITBRAIN_CHROMIUM`
 //! names another binary).
 
+mod common;
+
 use serde_json::{json, Value};
 use splitbrain::report::{html, Page};
 use splitbrain::{RunOptions, RunReport};
@@ -207,25 +209,9 @@ impl Browser {
 }
 
 fn report(file: &str, system: &str, seed: u64, dir: &Path) -> (PathBuf, RunReport) {
-    let registry = builtins();
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .join(file);
-    let sc = scenario::load(&path, &registry.catalog()).expect("the file parses");
-    let opts = RunOptions {
-        replay: true,
-        ..RunOptions::default()
-    };
-    let r = registry.run(system, &sc, seed, &opts).expect("it runs");
-    let page = Page {
-        scenario: &sc.name,
-        system,
-        seed,
-        nodes: r.nodes,
-        clients: sc.workload.clients,
-    };
-    let out = dir.join(format!("{}-{system}-{seed}.html", sc.name));
-    std::fs::write(&out, html(&page, &r)).expect("the report is written");
+    let (r, name, text) = common::replayed(&builtins(), file, system, seed);
+    let out = dir.join(format!("{name}-{system}-{seed}.html"));
+    std::fs::write(&out, text).expect("the report is written");
     (out, r)
 }
 

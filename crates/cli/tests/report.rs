@@ -2,6 +2,8 @@
 //! arrows, history bars and verdicts counted against the run, nothing fetched from
 //! anywhere, and run data that looks like markup shown as text.
 
+mod common;
+
 use scraper::{Html, Selector};
 use splitbrain::models::kv::{KvOp, KvOutput, KvState, KvWorkload};
 use splitbrain::report::{html, Page};
@@ -10,7 +12,6 @@ use splitbrain::{
     RunOptions, RunReport, ScenarioBuilder, Shape, System, TimerId, WorkloadSpec,
 };
 use splitbrain_cli::builtins;
-use std::path::Path;
 use std::time::Duration;
 
 fn count(doc: &Html, css: &str) -> usize {
@@ -19,23 +20,7 @@ fn count(doc: &Html, css: &str) -> usize {
 }
 
 fn replay(registry: &Registry, file: &str, system: &str, seed: u64) -> (RunReport, String) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .join(file);
-    let sc = scenario::load(&path, &registry.catalog()).expect("the file parses");
-    let opts = RunOptions {
-        replay: true,
-        ..RunOptions::default()
-    };
-    let r = registry.run(system, &sc, seed, &opts).expect("it runs");
-    let page = Page {
-        scenario: &sc.name,
-        system,
-        seed,
-        nodes: r.nodes,
-        clients: sc.workload.clients,
-    };
-    let text = html(&page, &r);
+    let (r, _, text) = common::replayed(registry, file, system, seed);
     (r, text)
 }
 

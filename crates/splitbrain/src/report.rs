@@ -212,11 +212,16 @@ fn culprit_spans(bars: &[Bar], marked: &Marked, nodes: usize) -> String {
     out
 }
 
-fn diagram(out: &mut String, page: &Page<'_>, r: &RunReport, end_ms: f64, spans: &str) {
-    let height = LANE * page.nodes as f64;
-    out.push_str("<section id=\"diagram\"><h2>Nodes</h2><div class=\"row\"><div class=\"labels\">");
-    for n in 1..=page.nodes {
-        let _ = write!(out, "<div class=\"label\">n{n}</div>");
+/// Opens a panel: its heading, a label per lane, and the zoomable SVG (x in ms, a lane
+/// every [`LANE`] units) that the caller fills and closes. Returns the SVG's height.
+fn panel(out: &mut String, id: &str, heading: &str, labels: &[String], end_ms: f64) -> f64 {
+    let height = LANE * labels.len() as f64;
+    let _ = write!(
+        out,
+        "<section id=\"{id}\"><h2>{heading}</h2><div class=\"row\"><div class=\"labels\">"
+    );
+    for l in labels {
+        let _ = write!(out, "<div class=\"label\">{}</div>", esc(l));
     }
     let _ = write!(
         out,
@@ -225,6 +230,12 @@ fn diagram(out: &mut String, page: &Page<'_>, r: &RunReport, end_ms: f64, spans:
          width=\"{:.0}\" height=\"{height}\">",
         (end_ms / 10.0).max(600.0)
     );
+    height
+}
+
+fn diagram(out: &mut String, page: &Page<'_>, r: &RunReport, end_ms: f64, spans: &str) {
+    let labels: Vec<String> = (1..=page.nodes).map(|n| format!("n{n}")).collect();
+    let height = panel(out, "diagram", "Nodes", &labels, end_ms);
     for n in 0..page.nodes as u32 {
         let y = lane_y(n);
         let _ = write!(
@@ -407,20 +418,8 @@ impl Marked {
 
 fn history(out: &mut String, page: &Page<'_>, bars: &[Bar], end_ms: f64, marked: &Marked) {
     let clients = page.clients.max(1);
-    let height = LANE * f64::from(clients);
-    out.push_str(
-        "<section id=\"history\"><h2>Clients</h2><div class=\"row\"><div class=\"labels\">",
-    );
-    for c in 0..clients {
-        let _ = write!(out, "<div class=\"label\">c{c}</div>");
-    }
-    let _ = write!(
-        out,
-        "</div><div class=\"scroll\"><svg class=\"zoomable\" data-end=\"{end_ms:.3}\" \
-         viewBox=\"0 0 {end_ms:.3} {height}\" preserveAspectRatio=\"none\" \
-         width=\"{:.0}\" height=\"{height}\">",
-        (end_ms / 10.0).max(600.0)
-    );
+    let labels: Vec<String> = (0..clients).map(|c| format!("c{c}")).collect();
+    panel(out, "history", "Clients", &labels, end_ms);
     for b in bars {
         // A client continues as a new process after an `info`: processes modulo clients.
         let client = (b.process % u64::from(clients)) as f64;
