@@ -214,8 +214,18 @@ fn a_hunt_exits_0_when_nothing_is_found_1_when_something_is_2_on_bad_input() {
         .filter(|l| l.starts_with("{\"type\":\"finding\""))
         .count();
     assert!(findings > 0 && findings == lines.len() - 1, "{out}");
+    // A hunt for a wall time runs a prefix of the seeds (how many depends on the machine).
+    let (code, out, _) = splitbrain(&["hunt", "--system", "raft", "--time", "1s", "--json"]);
+    assert_eq!(code, 0, "{out}");
+    let summary = out.lines().last().unwrap_or_default();
+    assert!(
+        summary.starts_with("{\"type\":\"summary\",\"system\":\"raft\",\"runs\":")
+            && !summary.contains("\"runs\":0,"),
+        "{summary}"
+    );
     for bad in [
         &["hunt", "--system", "no-such-system"][..],
+        &["hunt", "--system", "raft", "--time", "soon"],
         &["hunt", "--system", "raft", "--shard", "3/2"],
         &["hunt", "--system", "raft", "--param", "mutation=bogus"],
     ] {
