@@ -111,6 +111,8 @@ const GRAPH: &[(&str, &[&str])] = &[
     ("sim", &["protocol", "check", "scenario"]),
     ("splitbrain", &["protocol", "check", "scenario", "sim"]),
     ("cli", &["splitbrain", "systems", "check", "scenario"]),
+    // Real mode: a node outside the simulation; for now its on-disk store, on std alone.
+    ("real", &["protocol"]),
 ];
 
 /// Workspace crates named in a manifest's dependency tables, dev-dependencies included.
