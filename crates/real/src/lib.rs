@@ -5,9 +5,12 @@
 //!   checksummed frames, where `Sync` is an fsync and a torn tail left by `kill -9` is
 //!   detected and dropped at open, never read as data; a directory made for another
 //!   system, cluster or node is refused.
-//! - [`crc`]: the CRC-32C the frames carry.
+//! - [`frame`]: frames between nodes on a TCP stream: length-prefixed, bounded, after a
+//!   handshake naming the cluster and the node; what arrives never panics a node.
+//! - [`crc`]: the CRC-32C the store's frames carry.
 
 pub mod crc;
+pub mod frame;
 pub mod store;
 
 pub use store::{Identity, Store, StoreError};
