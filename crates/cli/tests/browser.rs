@@ -12,7 +12,7 @@ mod common;
 
 use serde_json::{json, Value};
 use splitbrain::report::{html, Page};
-use splitbrain::{RunOptions, RunReport};
+use splitbrain::RunReport;
 use splitbrain_cli::builtins;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -286,19 +286,7 @@ fn the_failing_operation_is_highlighted_and_a_hostile_note_is_text() {
     let mut browser = Browser::launch();
     // A linearizability failure: raft acknowledging writes before they commit.
     let registry = builtins();
-    let params = [("mutation".to_string(), "ack-on-append".to_string())];
-    let opts = RunOptions {
-        replay: true,
-        ..RunOptions::default()
-    };
-    let (sc, r) = (1..=40)
-        .find_map(|seed| {
-            let sc = splitbrain::hunt::scenario(&registry, "raft", seed, &params).ok()?;
-            let r = registry.run("raft", &sc, seed, &opts).ok()?;
-            let lin = r.violations.iter().any(|v| v.kind == "no linearization");
-            lin.then_some((sc, r))
-        })
-        .expect("a linearizability failure within 40 seeds");
+    let (sc, r) = common::linearizability_failure(&registry);
     let page = Page {
         scenario: "hostile </title><script>window.pwned=1</script>",
         system: "raft",

@@ -207,22 +207,7 @@ fn run_data_that_looks_like_markup_is_shown_as_text() {
 #[test]
 fn a_linearizability_failure_marks_the_operation_no_order_can_place() {
     let registry = builtins();
-    let params = [("mutation".to_string(), "ack-on-append".to_string())];
-    let opts = RunOptions {
-        replay: true,
-        ..RunOptions::default()
-    };
-    let (sc, r) = (1..=40)
-        .find_map(|seed| {
-            let sc = splitbrain::hunt::scenario(&registry, "raft", seed, &params).ok()?;
-            let r = registry.run("raft", &sc, seed, &opts).ok()?;
-            let lin = r
-                .violations
-                .iter()
-                .any(|v| v.invariant == splitbrain::InvariantId::LINEARIZABILITY);
-            lin.then_some((sc, r))
-        })
-        .expect("acknowledging before commit breaks linearizability within 40 seeds");
+    let (sc, r) = common::linearizability_failure(&registry);
     let v = r
         .violations
         .iter()

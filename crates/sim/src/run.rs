@@ -278,6 +278,15 @@ fn timeline(sc: &Scenario) -> Vec<(Duration, &Action)> {
     faults
 }
 
+/// What a caught panic said.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "a panic without a message".to_string())
+}
+
 /// What is left of a run a node's panic stopped: the run until then, if the world was
 /// made, else only the message.
 fn panicked<S: System>(
@@ -286,11 +295,7 @@ fn panicked<S: System>(
     payload: Box<dyn std::any::Any + Send>,
     world: Option<Shared<S>>,
 ) -> Simulation<S> {
-    let message = payload
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_else(|| "a panic without a message".to_string());
+    let message = panic_message(payload.as_ref());
     if let Some(world) = world {
         // The panic happened under the world's lock: the poison says so, and is expected.
         let mut w = world

@@ -119,12 +119,7 @@ pub fn scenario(
     seed: u64,
     params: &[(String, String)],
 ) -> Result<Scenario, String> {
-    let mut b = draw(registry, system, seed)?;
-    for (name, value) in params {
-        b = b.param(system, name, value);
-    }
-    Ok(b.build(&registry.catalog())
-        .unwrap_or_else(|e| panic!("swarm seed {seed} drew a scenario the parser refuses: {e}")))
+    Ok(drawn(registry, system, seed, params)?.0)
 }
 
 /// Seed `seed`'s swarm scenario as a file, with a comment saying where it came from and
@@ -135,23 +130,8 @@ pub fn export(
     seed: u64,
     params: &[(String, String)],
 ) -> Result<String, String> {
-    let sizes = registry.sizes(system).map_err(|e| e.to_string())?;
-    let catalog = registry.catalog();
-    let info = catalog
-        .get(system)
-        .expect("a registered system is in the catalog");
-    let kinds: Vec<&str> = swarm::draw(
-        seed,
-        &Space {
-            system: info,
-            sizes: &sizes,
-        },
-    )
-    .kinds
-    .iter()
-    .map(|k| k.name())
-    .collect();
-    let sc = scenario(registry, system, seed, params)?;
+    let (sc, kinds) = drawn(registry, system, seed, params)?;
+    let kinds: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
     let cmd = registry.command();
     let with: String = params
         .iter()
@@ -176,20 +156,30 @@ pub fn export(
         .to_toml())
 }
 
-fn draw(registry: &Registry, system: &str, seed: u64) -> Result<ScenarioBuilder, String> {
+/// The seed's scenario with `params`, and the fault kinds it switched on: one draw.
+fn drawn(
+    registry: &Registry,
+    system: &str,
+    seed: u64,
+    params: &[(String, String)],
+) -> Result<(Scenario, Vec<swarm::Kind>), String> {
     let sizes = registry.sizes(system).map_err(|e| e.to_string())?;
     let catalog = registry.catalog();
     let info = catalog
         .get(system)
         .expect("a registered system is in the catalog");
-    Ok(swarm::draw(
-        seed,
-        &Space {
-            system: info,
-            sizes: &sizes,
-        },
-    )
-    .builder)
+    let space = Space {
+        system: info,
+        sizes: &sizes,
+    };
+    let swarm::Swarm { mut builder, kinds } = swarm::draw(seed, &space);
+    for (name, value) in params {
+        builder = builder.param(system, name, value);
+    }
+    let sc = builder
+        .build(&catalog)
+        .unwrap_or_else(|e| panic!("swarm seed {seed} drew a scenario the parser refuses: {e}"));
+    Ok((sc, kinds))
 }
 
 /// Runs swarm seed `seed` of `system`. A panic anywhere in it (a system's panic is
@@ -234,11 +224,7 @@ pub fn run_seed(
             ..empty
         },
         Err(payload) => {
-            let message = payload
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default();
+            let message = sim::run::panic_message(payload.as_ref());
             Outcome {
                 violations: vec![Violation {
                     invariant: InvariantId::PANIC,

@@ -197,6 +197,12 @@ pub struct LeaseLock<V: Variant> {
 
 type LCx<'a, V> = Cx<'a, LeaseLock<V>>;
 
+/// A lease confirmed by a round that started at `start`: a tenth short of the full
+/// lease, since the replicas' clocks may run faster than the leader's.
+fn lease_from(start: Instant, lease_ns: u64) -> Instant {
+    Instant(start.0 + lease_ns - lease_ns / 10)
+}
+
 impl<V: Variant> LeaseLock<V> {
     fn majority(&self) -> usize {
         self.size / 2 + 1
@@ -299,7 +305,7 @@ impl<V: Variant> LeaseLock<V> {
             // Alone, it is its own majority: the round is confirmed as it starts. Without
             // this a one-replica service let its lease run out and stood unavailable for
             // a lease and more, again and again (found by `hunt`, seed 18).
-            l.lease_until = Instant(now.0 + lease - lease / 10);
+            l.lease_until = lease_from(now, lease);
             self.granted_until = self.granted_until.max(l.lease_until);
         }
         let msg = Msg::Replicate {
@@ -383,7 +389,7 @@ impl<V: Variant> LeaseLock<V> {
         if round == l.round {
             l.round_acks.insert(from);
             if l.round_acks.len() >= majority {
-                l.lease_until = Instant(l.round_start.0 + lease - lease / 10);
+                l.lease_until = lease_from(l.round_start, lease);
                 // While it leads, it grants no one else.
                 self.granted_until = self.granted_until.max(l.lease_until);
             }

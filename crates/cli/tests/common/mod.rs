@@ -31,3 +31,24 @@ pub fn replayed(
     let text = html(&page, &r);
     (r, sc.name, text)
 }
+
+/// A raft run whose history is not linearizable (it acknowledges writes before they
+/// commit): the first of swarm seeds 1 to 40 that shows it, replayed.
+pub fn linearizability_failure(registry: &Registry) -> (scenario::Scenario, RunReport) {
+    let params = [("mutation".to_string(), "ack-on-append".to_string())];
+    let opts = RunOptions {
+        replay: true,
+        ..RunOptions::default()
+    };
+    (1..=40)
+        .find_map(|seed| {
+            let sc = splitbrain::hunt::scenario(registry, "raft", seed, &params).ok()?;
+            let r = registry.run("raft", &sc, seed, &opts).ok()?;
+            let lin = r
+                .violations
+                .iter()
+                .any(|v| v.invariant == splitbrain::InvariantId::LINEARIZABILITY);
+            lin.then_some((sc, r))
+        })
+        .expect("acknowledging before commit breaks linearizability within 40 seeds")
+}
