@@ -15,6 +15,17 @@ pub fn builtins() -> Registry {
         .with::<systems::fragment_failover::FragmentFailover>()
 }
 
+/// The built-in systems real mode runs (`node`, `cluster`, `load`, `real`): all of them,
+/// since their messages, records, operations and states derive serde.
+pub fn real_builtins() -> splitbrain::live::Systems {
+    splitbrain::live::Systems::new()
+        .with::<systems::raft::Raft>()
+        .with::<systems::bully::Bully>()
+        .with::<systems::quorum_kv::QuorumKv>()
+        .with::<systems::term_bully::TermBully>()
+        .with::<systems::fragment_failover::FragmentFailover>()
+}
+
 /// The standard workload: 3-node raft, 60 s simulated, 3 clients at 50 ops/s in total,
 /// 50 ms heartbeat, 1-10 ms latency, no faults.
 pub const STANDARD: &str = r#"

@@ -37,6 +37,7 @@ fn default_dir() -> std::path::PathBuf {
 fn main() -> ExitCode {
     keep_freed_pages();
     splitbrain::cli::Cli::new(splitbrain_cli::builtins())
+        .real(splitbrain_cli::real_builtins())
         .scenarios(default_dir())
         .bench(splitbrain_cli::standard())
         .main()

@@ -3,7 +3,9 @@
 use std::fmt;
 
 /// A replica in the cluster. Node ids are dense, start at 1 and print as `n1`, `n2`, ...
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct NodeId(pub u32);
 
 impl fmt::Display for NodeId {
@@ -13,7 +15,19 @@ impl fmt::Display for NodeId {
 }
 
 /// An election epoch (Raft term, Mongo-style term). Monotonic per node.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct Term(pub u64);
 
 impl fmt::Display for Term {
@@ -23,13 +37,29 @@ impl fmt::Display for Term {
 }
 
 /// A position in a replicated log; 0 means "before the first entry".
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct LogIndex(pub u64);
 
 /// Identifies one client request as a node sees it; the reply must carry it back.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct RequestId(pub u64);
 
 /// A node-chosen timer name. Setting a timer that is already set re-arms it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct TimerId(pub u64);

@@ -66,7 +66,9 @@ pub type NodeEffect<N> = Effect<<N as Node>::Msg, <N as Node>::Record, Output<N>
 pub type Effects<N> = Vec<NodeEffect<N>>;
 
 /// The role a node claims; checkers read it through [`Node::status`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum Role {
     /// Accepts writes as the master/leader.
     Leader,
@@ -88,7 +90,7 @@ impl fmt::Display for Role {
 }
 
 /// Cheap to compute: the harness reads it after every event to trace role and term changes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct NodeStatus {
     pub role: Role,
     /// `None` for systems without terms; election safety then falls back to "one master

@@ -69,7 +69,9 @@ pub enum Datum {
 
 /// Why an operation did not succeed, as the node told the client. The same for every
 /// vocabulary: it decides how the history records the attempt.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum ClientError {
     /// Definitely not applied: ask `hint` (the node's idea of the leader) instead.
     NotLeader { hint: Option<crate::NodeId> },

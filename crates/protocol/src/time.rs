@@ -8,7 +8,19 @@ use std::fmt;
 use std::ops::{Add, Sub};
 
 /// Nanoseconds on one node's local clock. Only differences on the same node mean much.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct Instant(pub u64);
 
 impl Instant {

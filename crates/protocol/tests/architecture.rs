@@ -109,10 +109,16 @@ const GRAPH: &[(&str, &[&str])] = &[
     ("scenario", &["protocol"]),
     ("systems", &["protocol", "check"]),
     ("sim", &["protocol", "check", "scenario"]),
-    ("splitbrain", &["protocol", "check", "scenario", "sim"]),
-    ("cli", &["splitbrain", "systems", "check", "scenario"]),
-    // Real mode: a node outside the simulation; for now its on-disk store, on std alone.
+    // Real mode's driver knows only the node contract: no madsim, no harness.
     ("real", &["protocol"]),
+    (
+        "splitbrain",
+        &["protocol", "check", "scenario", "sim", "real"],
+    ),
+    (
+        "cli",
+        &["splitbrain", "systems", "check", "scenario", "real"],
+    ),
 ];
 
 /// Workspace crates named in a manifest's dependency tables, dev-dependencies included.

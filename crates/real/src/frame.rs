@@ -50,29 +50,38 @@ impl std::error::Error for FrameError {}
 #[derive(Default)]
 pub struct Reader {
     buffer: Vec<u8>,
+    /// Where the next frame starts: consumed bytes are dropped in bulk, not per frame
+    /// (a read that brought a thousand small frames would otherwise move the buffer a
+    /// thousand times).
+    start: usize,
 }
 
 impl Reader {
     /// Takes bytes as they came off the socket.
     pub fn feed(&mut self, bytes: &[u8]) {
+        if self.start > 0 && self.start * 2 >= self.buffer.len() {
+            self.buffer.drain(..self.start);
+            self.start = 0;
+        }
         self.buffer.extend_from_slice(bytes);
     }
 
     /// The next whole frame's payload, `None` until one has arrived whole, or an error
     /// (after which the connection is to be closed).
     pub fn next_frame(&mut self) -> Result<Option<Vec<u8>>, FrameError> {
-        let Some(head) = self.buffer.get(..LENGTH) else {
+        let rest = &self.buffer[self.start..];
+        let Some(head) = rest.get(..LENGTH) else {
             return Ok(None);
         };
         let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
         if len > MAX_FRAME {
             return Err(FrameError::TooLarge(len));
         }
-        if self.buffer.len() < LENGTH + len {
+        if rest.len() < LENGTH + len {
             return Ok(None);
         }
-        let payload = self.buffer[LENGTH..LENGTH + len].to_vec();
-        self.buffer.drain(..LENGTH + len);
+        let payload = rest[LENGTH..LENGTH + len].to_vec();
+        self.start += LENGTH + len;
         Ok(Some(payload))
     }
 }
@@ -81,16 +90,43 @@ impl Reader {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Hello {
     pub cluster: String,
-    pub node: u32,
+    pub caller: Caller,
+}
+
+/// A node of the cluster (its messages follow), or a client (requests: operations and
+/// the harness's questions).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Caller {
+    Node(u32),
+    Client,
 }
 
 impl Hello {
-    pub fn encode(&self) -> Vec<u8> {
-        encode(format!("splitbrain/1 {} n{}", self.cluster, self.node).as_bytes())
+    pub fn node(cluster: &str, node: u32) -> Hello {
+        Hello {
+            cluster: cluster.to_string(),
+            caller: Caller::Node(node),
+        }
     }
 
-    /// A handshake frame's payload, checked against the cluster this node belongs to and
-    /// its size (nodes are `n1` to `n<nodes>`).
+    pub fn client(cluster: &str) -> Hello {
+        Hello {
+            cluster: cluster.to_string(),
+            caller: Caller::Client,
+        }
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let who = match self.caller {
+            Caller::Node(n) => format!("n{n}"),
+            Caller::Client => "client".to_string(),
+        };
+        encode(format!("splitbrain/1 {} {who}", self.cluster).as_bytes())
+    }
+
+    /// A handshake frame's payload (`splitbrain/1 <cluster> n<id>|client`), checked
+    /// against the cluster this node belongs to and its size (nodes are `n1` to
+    /// `n<nodes>`).
     pub fn accept(payload: &[u8], cluster: &str, nodes: u32) -> Result<Hello, FrameError> {
         let text = std::str::from_utf8(payload)
             .map_err(|_| FrameError::BadHandshake("not text".into()))?;
@@ -101,23 +137,29 @@ impl Hello {
             let shown: String = text.chars().take(60).collect();
             return Err(FrameError::BadHandshake(format!("{shown:?}")));
         };
-        let node = n
-            .strip_prefix('n')
-            .and_then(|d| d.parse::<u32>().ok())
-            .ok_or_else(|| FrameError::BadHandshake(format!("node {n:?}")))?;
+        let caller = match n {
+            "client" => Caller::Client,
+            _ => Caller::Node(
+                n.strip_prefix('n')
+                    .and_then(|d| d.parse::<u32>().ok())
+                    .ok_or_else(|| FrameError::BadHandshake(format!("caller {n:?}")))?,
+            ),
+        };
         if c != cluster {
             return Err(FrameError::Refused(format!(
-                "a node of cluster {c:?}, this is {cluster:?}"
+                "a caller from cluster {c:?}, this is {cluster:?}"
             )));
         }
-        if node == 0 || node > nodes {
-            return Err(FrameError::Refused(format!(
-                "n{node} is not one of n1..n{nodes}"
-            )));
+        if let Caller::Node(node) = caller {
+            if node == 0 || node > nodes {
+                return Err(FrameError::Refused(format!(
+                    "n{node} is not one of n1..n{nodes}"
+                )));
+            }
         }
         Ok(Hello {
             cluster: c.to_string(),
-            node,
+            caller,
         })
     }
 }
@@ -178,15 +220,20 @@ mod tests {
 
     #[test]
     fn a_handshake_from_another_cluster_or_an_unknown_node_is_refused() {
-        let hello = |cluster: &str, node| Hello {
-            cluster: cluster.into(),
-            node,
-        };
+        let hello = Hello::node;
         let payload = |h: Hello| h.encode()[4..].to_vec();
         assert_eq!(
             Hello::accept(&payload(hello("c1", 2)), "c1", 3),
             Ok(hello("c1", 2))
         );
+        assert_eq!(
+            Hello::accept(&payload(Hello::client("c1")), "c1", 3),
+            Ok(Hello::client("c1"))
+        );
+        assert!(matches!(
+            Hello::accept(&payload(Hello::client("c2")), "c1", 3),
+            Err(FrameError::Refused(_))
+        ));
         assert!(matches!(
             Hello::accept(&payload(hello("c2", 2)), "c1", 3),
             Err(FrameError::Refused(_))

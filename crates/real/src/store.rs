@@ -120,6 +120,11 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
     }
 }
 
+/// Past this size, a log mostly made of superseded frames is rewritten at the next sync.
+const COMPACT_AT: u64 = 8 << 20;
+/// ... when it is more than this many times the size of the live records' frames.
+const COMPACT_RATIO: u64 = 4;
+
 /// One node's records, as its last synced (and perhaps some unsynced) writes left them.
 pub struct Store {
     path: PathBuf,
@@ -127,6 +132,10 @@ pub struct Store {
     records: BTreeMap<String, Vec<u8>>,
     /// Bytes cut off the log's tail at open: what a crash tore.
     torn: u64,
+    /// The log's length: every frame appended, superseded ones included.
+    log_bytes: u64,
+    /// What the live records' frames would take: the log's size after a compaction.
+    live_bytes: u64,
 }
 
 impl Store {
@@ -149,11 +158,14 @@ impl Store {
             file.set_len(good as u64).map_err(io_err(&path))?;
             file.sync_all().map_err(io_err(&path))?;
         }
+        let live_bytes = records.iter().map(|(k, v)| frame_len(k, v)).sum();
         Ok(Store {
             path,
             file,
             records,
             torn,
+            log_bytes: good as u64,
+            live_bytes,
         })
     }
 
@@ -171,26 +183,70 @@ impl Store {
         assert!(key.len() <= MAX_KEY, "a key of {} bytes", key.len());
         assert!(value.len() <= MAX_VALUE, "a value of {} bytes", value.len());
         self.append(PERSIST, key, value)?;
-        self.records.insert(key.to_string(), value.to_vec());
+        if let Some(old) = self.records.insert(key.to_string(), value.to_vec()) {
+            self.live_bytes -= frame_len(key, &old);
+        }
+        self.live_bytes += frame_len(key, value);
         Ok(())
     }
 
     pub fn erase(&mut self, key: &str) -> Result<(), StoreError> {
         assert!(key.len() <= MAX_KEY, "a key of {} bytes", key.len());
         self.append(ERASE, key, &[])?;
-        self.records.remove(key);
+        if let Some(old) = self.records.remove(key) {
+            self.live_bytes -= frame_len(key, &old);
+        }
         Ok(())
     }
 
-    /// Makes every write so far durable: an fsync of the log.
+    /// Makes every write so far durable: an fsync of the log. A log grown mostly of
+    /// superseded frames is then rewritten with the live records alone, so its size is
+    /// bounded by a multiple of the data's.
     pub fn sync(&mut self) -> Result<(), StoreError> {
-        self.file.sync_data().map_err(io_err(&self.path))
+        self.file.sync_data().map_err(io_err(&self.path))?;
+        if self.log_bytes > COMPACT_AT && self.log_bytes > COMPACT_RATIO * self.live_bytes {
+            self.compact()?;
+        }
+        Ok(())
+    }
+
+    /// The log's length now.
+    pub fn log_bytes(&self) -> u64 {
+        self.log_bytes
+    }
+
+    /// Writes the live records to a new log, syncs it, and renames it over the old one
+    /// (then syncs the directory): a crash before the rename leaves the old log whole,
+    /// after it the new one. Only after a sync, so nothing unsynced is made durable.
+    fn compact(&mut self) -> Result<(), StoreError> {
+        let tmp = self.path.with_extension("log.tmp");
+        let mut bytes = Vec::with_capacity(self.live_bytes as usize);
+        for (key, value) in &self.records {
+            bytes.extend_from_slice(&frame(PERSIST, key, value));
+        }
+        let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
+        f.write_all(&bytes)
+            .and_then(|()| f.sync_all())
+            .map_err(io_err(&tmp))?;
+        std::fs::rename(&tmp, &self.path).map_err(io_err(&self.path))?;
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io_err(dir))?;
+        self.file = OpenOptions::new()
+            .append(true)
+            .open(&self.path)
+            .map_err(io_err(&self.path))?;
+        self.log_bytes = bytes.len() as u64;
+        Ok(())
     }
 
     fn append(&mut self, kind: u8, key: &str, value: &[u8]) -> Result<(), StoreError> {
         let frame = frame(kind, key, value);
         // One write per frame: a crash tears at most this frame, and only at its tail.
-        self.file.write_all(&frame).map_err(io_err(&self.path))
+        self.file.write_all(&frame).map_err(io_err(&self.path))?;
+        self.log_bytes += frame.len() as u64;
+        Ok(())
     }
 }
 
@@ -219,6 +275,11 @@ fn check_identity(dir: &Path, identity: &Identity) -> Result<(), StoreError> {
         }
         Err(e) => Err(StoreError::Io { path, error: e }),
     }
+}
+
+/// The bytes a record's frame takes.
+fn frame_len(key: &str, value: &[u8]) -> u64 {
+    (HEADER + key.len() + value.len() + TRAILER) as u64
 }
 
 /// A change as its frame's bytes.
@@ -312,6 +373,44 @@ mod tests {
         assert_eq!(s.torn(), 0);
         let want: BTreeMap<String, Vec<u8>> = [("meta".to_string(), b"term 4".to_vec())].into();
         assert_eq!(s.records(), &want);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    /// A log that is mostly superseded frames is rewritten at a sync: its size stays a
+    /// multiple of the live data's, and what it holds is unchanged (and still there
+    /// after a reopen, with writes appended after the compaction).
+    #[test]
+    fn a_log_of_overwrites_is_compacted_at_a_sync() {
+        let d = dir("compact");
+        let mut s = Store::open(&d, &me()).expect("opens");
+        let value = vec![7u8; 64 << 10];
+        let mut compactions = 0;
+        for i in 0..1_000u32 {
+            s.persist(&format!("slot/{}", i % 4), &value)
+                .expect("writes");
+            let before = s.log_bytes();
+            s.sync().expect("syncs");
+            if s.log_bytes() < before {
+                compactions += 1;
+            }
+            assert!(
+                s.log_bytes() <= COMPACT_AT + (64 << 10) + 64,
+                "bounded: {}",
+                s.log_bytes()
+            );
+        }
+        assert!(
+            compactions > 0,
+            "64 MB of overwrites compacted at least once"
+        );
+        s.persist("last", b"after").expect("writes");
+        s.sync().expect("syncs");
+        let kept = s.records().clone();
+        drop(s);
+        let s = Store::open(&d, &me()).expect("reopens");
+        assert_eq!(s.records(), &kept);
+        assert_eq!(s.records().len(), 5);
+        assert!(!d.join("records.log.tmp").exists());
         let _ = std::fs::remove_dir_all(&d);
     }
 

@@ -448,28 +448,23 @@ fn trigger_toml(t: &Trigger) -> String {
 
 /// A fault's fields after `at`, as a file writes them.
 fn action_toml(action: &Action) -> String {
-    let target = |verb: &str, s: &Selector| format!("do = \"{verb}\"\ntarget = \"{s}\"\n");
-    match action {
-        Action::Crash { target: s } => target("crash", s),
-        Action::Restart { target: s } => target("restart", s),
-        Action::Pause { target: s } => target("pause", s),
-        Action::Resume { target: s } => target("resume", s),
-        Action::Isolate { target: s } => target("isolate", s),
-        Action::Partition { target: s } => target("partition", s),
-        Action::OneWay { from, to } => {
-            format!("do = \"one-way\"\nfrom = \"{from}\"\nto = \"{to}\"\n")
-        }
-        Action::Heal => "do = \"heal\"\n".to_string(),
+    let verb = action.verb();
+    let fields = match action {
+        Action::Crash { target: s }
+        | Action::Restart { target: s }
+        | Action::Pause { target: s }
+        | Action::Resume { target: s }
+        | Action::Isolate { target: s }
+        | Action::Partition { target: s } => format!("target = \"{s}\"\n"),
+        Action::OneWay { from, to } => format!("from = \"{from}\"\nto = \"{to}\"\n"),
+        Action::Heal => String::new(),
         Action::ClockJump { target: s, by_ns } => {
-            format!("do = \"clock-jump\"\ntarget = \"{s}\"\nby = \"{by_ns}ns\"\n")
+            format!("target = \"{s}\"\nby = \"{by_ns}ns\"\n")
         }
-        Action::Loss { rate } => format!("do = \"loss\"\nrate = {rate:?}\n"),
-        Action::Latency { min, max } => format!(
-            "do = \"latency\"\nlatency = [{}, {}]\n",
-            dur(*min),
-            dur(*max)
-        ),
-    }
+        Action::Loss { rate } => format!("rate = {rate:?}\n"),
+        Action::Latency { min, max } => format!("latency = [{}, {}]\n", dur(*min), dur(*max)),
+    };
+    format!("do = \"{verb}\"\n{fields}")
 }
 
 #[cfg(test)]

@@ -258,6 +258,23 @@ pub enum Action {
 impl Action {
     pub const NAMES: &'static str =
         "crash, restart, pause, resume, isolate, partition, one-way, heal, clock-jump, loss, latency";
+
+    /// The action's name as a file's `do` writes it.
+    pub fn verb(&self) -> &'static str {
+        match self {
+            Action::Crash { .. } => "crash",
+            Action::Restart { .. } => "restart",
+            Action::Pause { .. } => "pause",
+            Action::Resume { .. } => "resume",
+            Action::Isolate { .. } => "isolate",
+            Action::Partition { .. } => "partition",
+            Action::OneWay { .. } => "one-way",
+            Action::Heal => "heal",
+            Action::ClockJump { .. } => "clock-jump",
+            Action::Loss { .. } => "loss",
+            Action::Latency { .. } => "latency",
+        }
+    }
 }
 
 /// The verdict a system should get over the scenario's seeds.

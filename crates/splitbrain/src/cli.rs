@@ -154,6 +154,17 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         html: Option<PathBuf>,
     },
+    /// Real mode: run one node of a system in this process, over TCP, on a real disk.
+    Node(crate::live::cli::NodeArgs),
+    /// Real mode: start a cluster of node processes on this machine and keep it running
+    /// until Ctrl-C.
+    Cluster(crate::live::cli::ClusterArgs),
+    /// Real mode: a workload against a running cluster, judged by the same checkers as a
+    /// simulation (exit 1 if anything is violated).
+    Load(crate::live::cli::LoadArgs),
+    /// Real mode: a scenario file for real: node processes, clients over TCP, and its
+    /// timeline done by a real nemesis (kill -9, SIGSTOP, relays that cut and drop).
+    Real(crate::live::cli::RealArgs),
     /// Measure simulation speed on the standard workload.
     Bench {
         /// Seeds per round.
@@ -179,6 +190,7 @@ enum Command {
 /// The command line over `registry`.
 pub struct Cli {
     registry: Registry,
+    live: crate::live::Systems,
     scenarios: PathBuf,
     bench: Option<bench::Standard>,
 }
@@ -187,9 +199,17 @@ impl Cli {
     pub fn new(registry: Registry) -> Cli {
         Cli {
             registry,
+            live: crate::live::Systems::new(),
             scenarios: PathBuf::from("sim-scenarios"),
             bench: None,
         }
+    }
+
+    /// The systems real mode (`node`, `cluster`, `load`, `real`) can run: those whose
+    /// messages, records, operations and states serialize ([`real::RealSystem`]).
+    pub fn real(mut self, systems: crate::live::Systems) -> Cli {
+        self.live = systems;
+        self
     }
 
     /// Where `splitbrain` with no command finds its scenarios (default `sim-scenarios`).
@@ -301,6 +321,10 @@ impl Cli {
                 out,
                 html,
             }) => self.shrink(&file, system.as_deref(), seed, out, html.as_deref()),
+            Some(Command::Node(a)) => crate::live::cli::node(&self.live, a),
+            Some(Command::Cluster(a)) => crate::live::cli::cluster(&self.live, a),
+            Some(Command::Load(a)) => crate::live::cli::load(&self.live, &self.registry, a),
+            Some(Command::Real(a)) => crate::live::cli::real(&self.live, &self.registry, a),
             Some(Command::CheckHistory {
                 file,
                 model,

@@ -25,6 +25,7 @@
 pub mod bench;
 pub mod cli;
 pub mod hunt;
+pub mod live;
 pub mod report;
 pub mod shrink;
 pub mod testing;

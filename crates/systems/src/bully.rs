@@ -63,13 +63,13 @@ pub struct Config {
 }
 
 /// One document as Mongo stores it: its content and, with `unique_ids`, its write id.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Doc {
     pub element: u64,
     pub write_id: Option<u64>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Msg {
     /// `GET /ping`.
     Ping,

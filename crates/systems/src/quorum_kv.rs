@@ -71,7 +71,7 @@ pub struct Config {
     pub read_repair: bool,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Msg {
     /// `/internal/heartbeat`; its answer is ignored by the sender, so it has none here.
     Heartbeat {

@@ -57,7 +57,7 @@ pub struct Config {
     pub request_timeout: Duration,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Record {
     /// The `Metadata { key: 'term' }` document.
     Term(u64),
@@ -65,7 +65,7 @@ pub enum Record {
     Doc(u64),
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Msg {
     /// Monitor → database: (re)connect and read the term. `coordinator` only feeds status.
     Connect {

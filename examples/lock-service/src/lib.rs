@@ -26,3 +26,11 @@ pub fn registry() -> splitbrain::Registry {
         .with::<UnfencedLeaseLock>()
         .with_replay_command("cargo run -p lock-service --example splitbrain --")
 }
+
+/// The same systems for real mode (`node`, `cluster`, `load`, `real`): their messages,
+/// records, operations and states derive serde, so they run as processes over TCP too.
+pub fn real_systems() -> splitbrain::live::Systems {
+    splitbrain::live::Systems::new()
+        .with::<LeaseLock>()
+        .with::<UnfencedLeaseLock>()
+}

@@ -69,7 +69,19 @@ pub struct Config {
 }
 
 /// The lock: who holds it and the last fencing token handed out.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct LockState {
     pub holder: Option<u32>,
     pub token: u64,
@@ -119,14 +131,26 @@ impl Keeps<LockOp> for LockState {
 
 /// A replica's copy of the lock, numbered by the leader that wrote it; newer is greater
 /// (fields compare in order: epoch, then seq).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct Accepted {
     pub epoch: u64,
     pub seq: u64,
     pub state: LockState,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Msg {
     Claim {
         epoch: u64,
@@ -151,7 +175,7 @@ pub enum Msg {
     },
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub enum Record {
     Promised(u64),
     Accepted(Accepted),

@@ -9,14 +9,18 @@ use std::borrow::Cow;
 use std::fmt;
 
 /// A client is an owner; it acquires the one lock and releases it.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum LockOp {
     Acquire { owner: u32 },
     Release { owner: u32 },
 }
 
 /// What a successful operation returned.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum LockOutput {
     /// The lock is the owner's; `token` grows with every grant (a fencing token).
     Granted {

@@ -19,7 +19,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 pub type Key = String;
 pub type Value = String;
 
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum KvOp {
     Get {
         key: Key,
@@ -45,7 +47,9 @@ pub enum KvOp {
 }
 
 /// What a successful kv operation returned.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum KvOutput {
     /// A write (put, delete, append, cas) took effect.
     Done,
@@ -163,7 +167,7 @@ impl Op for KvOp {
 }
 
 /// A replica's key-value data.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct KvState(pub BTreeMap<Key, Value>);
 
 impl Data for KvState {

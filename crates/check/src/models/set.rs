@@ -11,14 +11,18 @@ use std::fmt;
 /// Elements are `client * ELEMENT_SPACE + n`, unique across clients.
 pub const ELEMENT_SPACE: u64 = 1_000_000;
 
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum SetOp {
     Add { element: u64 },
     Read,
 }
 
 /// What a successful set operation returned.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum SetOutput {
     /// An add took effect.
     Done,
@@ -72,7 +76,7 @@ impl Op for SetOp {
 }
 
 /// A replica's documents: a multiset, sorted, so a document stored twice appears twice.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Elements(pub Vec<u64>);
 
 impl Elements {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 /// One log slot. `op` is `None` for the no-op a leader appends on election, which lets
 /// it commit (and so learn the commit point of) every entry from earlier terms (§5.4.2).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Entry {
     pub term: Term,
     /// Shared: one operation is held by the log, the disk record and every AppendEntries

@@ -3,7 +3,7 @@
 use super::log::Entry;
 use protocol::{LogIndex, Term};
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Msg {
     /// A vote request. With `pre_vote` (thesis §9.6) `term` is the term the sender *would*
     /// campaign in; neither side changes its term or vote for a pre-vote.
@@ -36,7 +36,7 @@ pub enum Msg {
     },
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum AppendResult {
     /// The follower's log matches the leader's through `match_index` (and that is durable).
     Match { match_index: LogIndex },

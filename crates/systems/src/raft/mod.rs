@@ -160,7 +160,7 @@ pub struct Config {
 }
 
 /// What Raft writes to disk.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Record {
     Meta {
         term: Term,

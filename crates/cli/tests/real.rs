@@ -1,0 +1,348 @@
+//! Real mode end to end: node processes of the built `splitbrain` binary on loopback, the
+//! workload over TCP, the nemesis's `kill -9` and relay partitions, judged by the same
+//! checkers as a simulation. Each test is bounded (a few seconds of faults, then the
+//! cluster is stopped, whatever happened) and leaves no process behind: `Procs` kills its
+//! nodes when dropped.
+
+use check::models::kv::KvOp;
+use real::frame::{encode, Hello, Reader};
+use real::wire::{self, Request, Response};
+use splitbrain::live::{LiveOptions, LoadReport};
+use splitbrain::{Budget, EventKind, History, InvariantId, Op};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// A fresh data folder for one test, removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("splitbrain-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn run_for_real(name: &str, system: &str, toml: &str) -> LoadReport {
+    let scratch = Scratch::new(name);
+    let sc = scenario::parse_str(
+        toml,
+        &PathBuf::from(format!("{name}.toml")),
+        &splitbrain_cli::builtins().catalog(),
+    )
+    .expect("the scenario parses");
+    let opts = LiveOptions {
+        program: PathBuf::from(env!("CARGO_BIN_EXE_splitbrain")),
+        data: scratch.0.clone(),
+        seed: 1,
+        budget: Budget {
+            time: Duration::from_secs(30),
+            memory: 256 << 20,
+        },
+        settle: Duration::from_secs(1),
+    };
+    splitbrain_cli::real_builtins()
+        .scenario(system, &sc, &opts)
+        .expect("the cluster runs")
+}
+
+/// Three raft nodes under writes; the leader is killed with SIGKILL at 2 s and restarted
+/// at 4 s. The checkers pass, the cluster served writes after the kill, and every
+/// replica's state was read at the end.
+#[test]
+fn raft_survives_the_kill_of_its_leader() {
+    let report = run_for_real(
+        "raft-kill",
+        "raft",
+        r#"
+        description = "the leader is killed and restarted"
+        systems = ["raft"]
+        nodes = 3
+        duration = "6s"
+        quiesce = "1s"
+        [workload]
+        clients = 3
+        rate = 60
+        keys = 3
+        [[timeline]]
+        at = "2s"
+        do = "crash"
+        target = "leader"
+        [[timeline]]
+        at = "4s"
+        do = "restart"
+        target = "down"
+        [expect]
+        raft = "pass"
+        "#,
+    );
+    assert_eq!(
+        report.violations,
+        Vec::new(),
+        "{report:?}",
+        report = report.notes
+    );
+    assert_eq!(report.undecided.len(), 0);
+    let crash = &report.faults[0];
+    assert_eq!(crash.action, "crash");
+    let leader = crash.leader.expect("a leader was elected within 2 s");
+    assert_eq!(crash.nodes, vec![leader], "the leader was the one killed");
+    assert_eq!(report.faults[1].nodes, vec![leader], "and restarted");
+    assert_eq!((report.states_read, report.replicas), (3, 3));
+    let history = report
+        .history
+        .as_any()
+        .downcast_ref::<History<KvOp>>()
+        .expect("raft's history is kv");
+    let acked_after_kill = history
+        .events
+        .iter()
+        .filter(|e| e.kind == EventKind::Ok && !e.op.is_read() && e.time_ns > 3_000_000_000)
+        .count();
+    assert!(
+        acked_after_kill > 0,
+        "a new leader served writes after the kill"
+    );
+}
+
+/// The bully cluster with its master cut off by the relays: the others elect a master of
+/// their own while the old one still acts as one. The checkers say so, as in simulation.
+#[test]
+fn bully_under_a_partition_of_its_master_has_two_masters() {
+    let report = run_for_real(
+        "bully-partition",
+        "bully",
+        r#"
+        description = "the master is cut off"
+        systems = ["bully"]
+        nodes = 3
+        duration = "5s"
+        quiesce = "1s"
+        [workload]
+        clients = 2
+        rate = 40
+        [params.bully]
+        heartbeat_interval_ms = 200
+        heartbeat_timeout_ms = 600
+        initial_election_ms = 100
+        retry_interval_ms = 1000
+        request_timeout_ms = 200
+        [[timeline]]
+        at = "1500ms"
+        do = "isolate"
+        target = "leader"
+        [[timeline]]
+        at = "4s"
+        do = "heal"
+        [expect]
+        bully = ["election-safety"]
+        "#,
+    );
+    let isolated = &report.faults[0];
+    assert_eq!(isolated.action, "isolate");
+    assert_eq!(isolated.nodes, vec![2], "n3, the highest id, was master");
+    let two_masters: Vec<_> = report
+        .violations
+        .iter()
+        .filter(|v| v.invariant == InvariantId::ELECTION_SAFETY)
+        .collect();
+    assert!(
+        two_masters.iter().any(|v| v.kind == "two masters at once"),
+        "{:?}",
+        report.violations
+    );
+}
+
+/// One raft node (a cluster of one) as a process of its own.
+struct OneNode {
+    child: Child,
+    addr: SocketAddr,
+    _scratch: Scratch,
+}
+
+impl OneNode {
+    fn start(name: &str, cluster: &str) -> OneNode {
+        let scratch = Scratch::new(name);
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port");
+        let child = node_command("raft", cluster, addr, &scratch.0)
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the node starts");
+        let node = OneNode {
+            child,
+            addr,
+            _scratch: scratch,
+        };
+        node.wait_up();
+        node
+    }
+
+    fn wait_up(&self) {
+        for _ in 0..500 {
+            if TcpStream::connect(self.addr).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("the node never listened on {}", self.addr);
+    }
+
+    fn still_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for OneNode {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn node_command(system: &str, cluster: &str, addr: SocketAddr, data: &std::path::Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_splitbrain"));
+    cmd.args([
+        "node",
+        "--system",
+        system,
+        "--cluster",
+        cluster,
+        "--id",
+        "1",
+    ])
+    .args(["--peers", &addr.to_string()])
+    .arg("--data")
+    .arg(data)
+    .stdin(Stdio::null())
+    .stdout(Stdio::null());
+    cmd
+}
+
+/// A put over a fresh client connection, and the node's answer.
+fn put(
+    addr: SocketAddr,
+    cluster: &str,
+    id: u64,
+) -> Response<check::models::kv::KvOutput, check::models::kv::KvState> {
+    let mut s = TcpStream::connect(addr).expect("connects");
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let op = KvOp::Put {
+        key: "k".into(),
+        value: format!("v{id}"),
+    };
+    s.write_all(&Hello::client(cluster).encode()).unwrap();
+    s.write_all(&encode(&wire::encode(&Request::Op { id, op })))
+        .unwrap();
+    let mut reader = Reader::default();
+    let mut buf = [0u8; 4096];
+    loop {
+        if let Some(frame) = reader.next_frame().expect("a valid frame") {
+            return wire::decode(&frame, "response").expect("a response");
+        }
+        let n = s.read(&mut buf).expect("an answer in time");
+        assert!(n > 0, "the node closed the connection");
+        reader.feed(&buf[..n]);
+    }
+}
+
+/// Random bytes, frames that are too large or cut short, valid frames holding garbage,
+/// as a client and as a peer: the node closes those connections, stays up, and answers
+/// the next valid request.
+#[test]
+fn a_node_survives_random_and_truncated_frames() {
+    let mut node = OneNode::start("fuzz", "fz");
+    let reply = |r: Response<_, _>| match r {
+        Response::Reply { id, result } => (id, result.is_ok()),
+        other => panic!("not a reply: {other:?}"),
+    };
+    // The lone node elects itself within its election timeout; retry until it leads.
+    let mut ok = false;
+    for id in 1..200 {
+        if reply(put(node.addr, "fz", id)) == (id, true) {
+            ok = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(ok, "a one-node raft acknowledges a put");
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for round in 0..300 {
+        let Ok(mut s) = TcpStream::connect(node.addr) else {
+            panic!("round {round}: the node stopped accepting");
+        };
+        let len = (next() % 200) as usize;
+        let garbage: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+        let bytes = match round % 5 {
+            0 => garbage,                                                    // no handshake at all
+            1 => [Hello::client("fz").encode(), encode(&garbage)].concat(), // a request that is not one
+            2 => [Hello::node("fz", 1).encode(), encode(&garbage)].concat(), // a message that is not one
+            3 => [
+                Hello::client("fz").encode(),
+                (u32::MAX).to_le_bytes().to_vec(),
+            ]
+            .concat(), // too large
+            _ => {
+                let frame = encode(&wire::encode(&Request::Op {
+                    id: 1,
+                    op: KvOp::Get { key: "k".into() },
+                }));
+                let cut = (next() as usize) % frame.len();
+                [Hello::client("fz").encode(), frame[..cut].to_vec()].concat() // cut short
+            }
+        };
+        let _ = s.write_all(&bytes);
+        drop(s);
+    }
+    assert!(node.still_running(), "the node is still up");
+    assert_eq!(
+        reply(put(node.addr, "fz", 1_000)),
+        (1_000, true),
+        "and it answers"
+    );
+    // A caller from another cluster is refused: the connection closes unanswered.
+    let mut s = TcpStream::connect(node.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(&Hello::client("elsewhere").encode()).unwrap();
+    s.write_all(&encode(&wire::encode(&Request::<KvOp>::Stats)))
+        .unwrap();
+    let mut buf = [0u8; 16];
+    assert_eq!(s.read(&mut buf).unwrap_or(0), 0, "closed without an answer");
+    assert!(node.still_running());
+}
+
+/// A data directory written by another system's node is refused at start, with an exit
+/// code of 2 and the reason on standard error.
+#[test]
+fn a_data_directory_of_another_system_is_refused() {
+    let scratch = Scratch::new("foreign");
+    let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
+    std::fs::create_dir_all(&scratch.0).unwrap();
+    std::fs::write(
+        scratch.0.join("identity"),
+        "system=bully\ncluster=c\nnode=1\n",
+    )
+    .unwrap();
+    let out = node_command("raft", "c", addr, &scratch.0)
+        .output()
+        .expect("the node runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("bully"), "{stderr}");
+}
