@@ -104,12 +104,9 @@ impl From<StoreError> for RealError {
     }
 }
 
-/// Runs node `opts.id` of system `S` until `stop` completes (or its disk fails), on a
+/// Runs node `opts.id` of system `S` until SIGINT or SIGTERM (or its disk fails), on a
 /// current-thread runtime: the node's handlers never run concurrently.
-pub fn run<S: RealSystem>(
-    opts: NodeOptions,
-    stop: impl Future<Output = ()>,
-) -> Result<(), RealError> {
+pub fn run<S: RealSystem>(opts: NodeOptions) -> Result<(), RealError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -117,22 +114,30 @@ pub fn run<S: RealSystem>(
             what: "a runtime".into(),
             error,
         })?;
+    let stop = {
+        let _inside = runtime.enter();
+        terminated().map_err(|error| RealError::Io {
+            what: "signal handlers".into(),
+            error,
+        })?
+    };
     runtime.block_on(serve::<S>(opts, stop))
 }
 
-/// Completes on SIGINT or SIGTERM: how `cluster` and a user stop a node cleanly.
-pub async fn terminated() {
+/// Completes on SIGINT or SIGTERM: how `cluster` and a user stop a node cleanly. The
+/// handlers are installed now, not when the future is first polled, so a signal that
+/// arrives in between is not lost (nor, where the parent ignored it, discarded). Call it
+/// inside a tokio runtime.
+pub fn terminated() -> std::io::Result<impl Future<Output = ()>> {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    })
 }
 
 /// What the node's task is told.

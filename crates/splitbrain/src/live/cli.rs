@@ -233,16 +233,28 @@ pub fn cluster(systems: &Systems, a: ClusterArgs) -> ExitCode {
         data: a.data.clone(),
         params: a.params.clone(),
     };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return bad_input(format!("a runtime: {e}")),
+    };
+    // Before any node starts: a Ctrl-C from then on stops them all.
+    let stop = {
+        let _inside = runtime.enter();
+        match real::terminated() {
+            Ok(stop) => stop,
+            Err(e) => return bad_input(format!("signal handlers: {e}")),
+        }
+    };
     let mut procs = match Procs::start(launch) {
         Ok(p) => p,
         Err(e) => return bad_input(format!("starting nodes: {e}")),
     };
     for (i, addr) in listen.iter().enumerate() {
-        println!(
-            "n{} {addr} (log {})",
-            i + 1,
-            a.data.join(format!("n{}/node.log", i + 1)).display()
-        );
+        let log = a.data.join(format!("n{}/node.log", i + 1));
+        println!("n{} {addr} (log {})", i + 1, log.display());
     }
     let addrs: Vec<String> = listen.iter().map(|a| a.to_string()).collect();
     println!(
@@ -252,20 +264,13 @@ pub fn cluster(systems: &Systems, a: ClusterArgs) -> ExitCode {
         addrs.join(",")
     );
     println!("Ctrl-C stops every node");
-    let waited = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map(|rt| rt.block_on(watch_until_stopped(&mut procs)));
+    runtime.block_on(watch_until_stopped(&mut procs, stop));
     procs.stop(Duration::from_secs(3));
-    match waited {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => bad_input(format!("a runtime: {e}")),
-    }
+    ExitCode::SUCCESS
 }
 
 /// Until SIGINT/SIGTERM, saying when a node exits by itself.
-async fn watch_until_stopped(procs: &mut Procs) {
-    let stop = real::terminated();
+async fn watch_until_stopped(procs: &mut Procs, stop: impl std::future::Future<Output = ()>) {
     tokio::pin!(stop);
     loop {
         tokio::select! {

@@ -102,6 +102,7 @@ where
             tokio::spawn(async move { watch::<S>(idx, addr, &cluster, &observer).await })
         })
         .collect();
+    fresh::<S>(plan, &config, replicas).await?;
     let before = stats::<S>(plan, &mut Vec::new()).await;
     let history = Arc::new(Mutex::new(Vec::new()));
     let start = observer.start();
@@ -333,6 +334,42 @@ async fn final_states<S: RealSystem>(
     }
     out
 }
+
+/// Waits (up to [`UP`]) until every replica answers, then refuses a cluster whose
+/// replicas already hold data: every checker judges from an empty start (a read of a key
+/// nobody wrote this run must see nothing), so a second load on the same cluster would
+/// be judged against what the first one wrote.
+async fn fresh<S: RealSystem>(
+    plan: &Plan,
+    config: &S::Config,
+    replicas: usize,
+) -> Result<(), String> {
+    let ids: Vec<NodeId> = (1..=plan.addrs.len() as u32).map(NodeId).collect();
+    let deadline = Instant::now() + UP;
+    let states = loop {
+        let mut unreachable = Vec::new();
+        let states = final_states::<S>(plan, replicas, &mut unreachable).await;
+        match unreachable.first() {
+            None => break states,
+            Some(why) if Instant::now() > deadline => {
+                return Err(format!("the cluster is not up: {why}"))
+            }
+            Some(_) => sleep(Duration::from_millis(100)).await,
+        }
+    };
+    for (id, state) in states {
+        if state != S::new(id, &ids, config).state() {
+            return Err(format!(
+                "{id} already holds data, and the checkers judge from an empty start: load a \
+                 fresh cluster (`cluster` with a new --data folder)"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// How long `load` waits for a cluster just started to answer.
+const UP: Duration = Duration::from_secs(10);
 
 /// Every node's counters, summed (a node that does not answer counts nothing).
 async fn stats<S: RealSystem>(plan: &Plan, notes: &mut Vec<String>) -> Stats {

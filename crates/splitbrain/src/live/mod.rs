@@ -140,7 +140,7 @@ impl<S: RealSystem> Entry for Typed<S> {
     }
 
     fn node(&self, opts: NodeOptions) -> Result<(), RealError> {
-        real::run::<S>(opts, real::terminated())
+        real::run::<S>(opts)
     }
 
     fn nodes(&self, replicas: u32, params: &Params) -> Result<u32, String> {

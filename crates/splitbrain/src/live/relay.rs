@@ -24,6 +24,8 @@ pub struct Link {
     loss_ppm: AtomicU32,
     /// Frames forwarded: messages from one node to another, for the throughput figure.
     pub forwarded: AtomicU64,
+    /// Frames dropped: cut or lost.
+    pub dropped: AtomicU64,
 }
 
 /// Every directed link of an `n`-node cluster: `links[i][j]` for `i → j`.
@@ -101,10 +103,19 @@ impl Relays {
 
     /// Frames forwarded over every link so far.
     pub fn forwarded(&self) -> u64 {
+        self.sum(|l| &l.forwarded)
+    }
+
+    /// Frames dropped (cut or lost) over every link so far.
+    pub fn dropped(&self) -> u64 {
+        self.sum(|l| &l.dropped)
+    }
+
+    fn sum(&self, counter: impl Fn(&Link) -> &AtomicU64) -> u64 {
         self.links
             .iter()
             .flatten()
-            .map(|l| l.forwarded.load(Ordering::Relaxed))
+            .map(|l| counter(l).load(Ordering::Relaxed))
             .sum()
     }
 }
@@ -143,6 +154,8 @@ async fn forward(
             if !first {
                 link.forwarded.fetch_add(1, Ordering::Relaxed);
             }
+        } else {
+            link.dropped.fetch_add(1, Ordering::Relaxed);
         }
         first = false;
     }
@@ -160,4 +173,51 @@ fn lost(link: &Link, noise: &AtomicU64) -> bool {
     x ^= x << 17;
     noise.store(x, Ordering::Relaxed);
     (x % 1_000_000) < u64::from(ppm)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use real::frame::Hello;
+    use tokio::io::AsyncReadExt;
+
+    async fn next(r: &mut TcpStream, reader: &mut Reader) -> Vec<u8> {
+        read_frame(r, reader).await.unwrap().expect("a frame")
+    }
+
+    /// What a relay delivers: the handshake always, then whole frames while the link is
+    /// up, none while it is cut, never a piece of one.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_cut_link_drops_whole_frames_and_a_healed_one_forwards_again() {
+        let target = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let to = target.local_addr().unwrap();
+        let relays = Relays::start(&[to, to]).await.unwrap();
+        let mut sender = TcpStream::connect(relays.addrs[0][1]).await.unwrap();
+        let (mut receiver, _) = target.accept().await.unwrap();
+        sender.write_all(&Hello::node("c", 1).encode()).await.unwrap();
+        sender.write_all(&encode(b"one")).await.unwrap();
+        let mut reader = Reader::default();
+        let r = (&mut receiver, &mut reader);
+        assert_eq!(next(r.0, r.1).await, b"splitbrain/1 c n1");
+        assert_eq!(next(r.0, r.1).await, b"one");
+        relays.set_cut(0, 1, true);
+        assert!(relays.is_cut(0, 1) && !relays.is_cut(1, 0), "one direction only");
+        sender.write_all(&encode(b"lost")).await.unwrap();
+        // Once the relay has dropped it, heal: the next frame arrives whole and first.
+        for _ in 0..1_000 {
+            if relays.dropped() == 1 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        assert_eq!(relays.dropped(), 1);
+        relays.heal();
+        sender.write_all(&encode(b"two")).await.unwrap();
+        assert_eq!(next(&mut receiver, &mut reader).await, b"two");
+        assert_eq!(relays.forwarded(), 2, "`one` and `two`, not the handshake");
+        drop(sender);
+        let mut rest = Vec::new();
+        receiver.read_to_end(&mut rest).await.unwrap();
+        assert!(rest.is_empty(), "nothing else, and no partial frame");
+    }
 }
