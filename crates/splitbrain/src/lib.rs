@@ -18,9 +18,9 @@
 //!
 //! Modules here: [`testing`] (scenarios from `cargo test`), [`cli`] (the command line),
 //! [`hunt`] (swarm seeds in parallel, findings grouped), [`report`] (one run as an HTML
-//! page), [`shrink`] (a failing scenario
-//! made small), [`bench`] (the `bench` command's
-//! figures).
+//! page), [`shrink`] (a failing scenario made small), [`live`] (real mode's harness: node
+//! processes, relays, the load over TCP, the nemesis, the same judgement), [`bench`] (the
+//! `bench` command's figures).
 
 pub mod bench;
 pub mod cli;

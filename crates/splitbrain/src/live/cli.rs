@@ -356,7 +356,7 @@ pub fn real(systems: &Systems, registry: &sim::Registry, a: RealArgs) -> ExitCod
         Ok(report) => {
             let code = finish(&report, &a.out);
             if let Some(expect) = sc.expect.get(&a.system) {
-                println!("the simulation expects: {expect:?}");
+                println!("{}", against(expect, &report));
             }
             code
         }
@@ -366,6 +366,37 @@ pub fn real(systems: &Systems, registry: &sim::Registry, a: RealArgs) -> ExitCod
         let _ = std::fs::remove_dir_all(&data);
     }
     code
+}
+
+/// The real verdict beside the scenario's expectation for the simulation. A real run is
+/// one run, not the file's seeds: a finding the simulation sees on some seeds may not
+/// show, and that is no failure of real mode.
+fn against(expect: &scenario::Expect, r: &LoadReport) -> String {
+    let expected = match expect {
+        scenario::Expect::Pass => Default::default(),
+        scenario::Expect::Violates(ids) => ids.clone(),
+    };
+    let got = r.violated();
+    let names = |ids: &std::collections::BTreeSet<protocol::InvariantId>| {
+        let v: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
+        if v.is_empty() {
+            "nothing".to_string()
+        } else {
+            v.join(", ")
+        }
+    };
+    if got == expected {
+        format!(
+            "as in simulation, where the file expects {} violated",
+            names(&expected)
+        )
+    } else {
+        format!(
+            "the file expects {} violated in simulation; this real run: {}",
+            names(&expected),
+            names(&got)
+        )
+    }
 }
 
 /// Prints the report; exit 1 if anything was violated.

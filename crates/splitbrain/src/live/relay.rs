@@ -194,14 +194,20 @@ mod tests {
         let relays = Relays::start(&[to, to]).await.unwrap();
         let mut sender = TcpStream::connect(relays.addrs[0][1]).await.unwrap();
         let (mut receiver, _) = target.accept().await.unwrap();
-        sender.write_all(&Hello::node("c", 1).encode()).await.unwrap();
+        sender
+            .write_all(&Hello::node("c", 1).encode())
+            .await
+            .unwrap();
         sender.write_all(&encode(b"one")).await.unwrap();
         let mut reader = Reader::default();
         let r = (&mut receiver, &mut reader);
         assert_eq!(next(r.0, r.1).await, b"splitbrain/1 c n1");
         assert_eq!(next(r.0, r.1).await, b"one");
         relays.set_cut(0, 1, true);
-        assert!(relays.is_cut(0, 1) && !relays.is_cut(1, 0), "one direction only");
+        assert!(
+            relays.is_cut(0, 1) && !relays.is_cut(1, 0),
+            "one direction only"
+        );
         sender.write_all(&encode(b"lost")).await.unwrap();
         // Once the relay has dropped it, heal: the next frame arrives whole and first.
         for _ in 0..1_000 {
