@@ -346,3 +346,95 @@ fn a_data_directory_of_another_system_is_refused() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("bully"), "{stderr}");
 }
+
+/// The commands a user types: `cluster` (free ports), `load` against it (exit 0, its
+/// history written as EDN that parses back with every operation), a second `load`
+/// refused because the cluster now holds data (exit 2), and Ctrl-C (SIGINT) stopping the
+/// cluster and every node.
+#[test]
+fn cluster_load_and_ctrl_c_from_the_command_line() {
+    use std::io::BufRead;
+    let scratch = Scratch::new("cluster");
+    let bin = env!("CARGO_BIN_EXE_splitbrain");
+    let mut cluster = Command::new(bin)
+        .args([
+            "cluster", "--system", "raft", "--nodes", "3", "--port", "0", "--data",
+        ])
+        .arg(&scratch.0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("cluster starts");
+    let stdout = std::io::BufReader::new(cluster.stdout.take().expect("piped"));
+    // `n1 127.0.0.1:PORT (log ...)`, one line per node, first.
+    // Kept open to the end: a cluster writing to a closed pipe would fail.
+    let mut lines = stdout.lines();
+    let addrs: Vec<String> = lines
+        .by_ref()
+        .take(3)
+        .map(|l| {
+            l.expect("a line")
+                .split(' ')
+                .nth(1)
+                .expect("an address")
+                .to_string()
+        })
+        .collect();
+    let edn = scratch.0.join("history.edn");
+    let load = |edn: &std::path::Path| {
+        Command::new(bin)
+            .args(["load", "--system", "raft", "--cluster", &addrs.join(",")])
+            .args([
+                "--duration",
+                "2s",
+                "--rate",
+                "100",
+                "--settle",
+                "500ms",
+                "--edn",
+            ])
+            .arg(edn)
+            .output()
+            .expect("load runs")
+    };
+    let first = load(&edn);
+    assert_eq!(
+        first.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let parsed =
+        check::history::parse_kv(&std::fs::read_to_string(&edn).unwrap()).expect("the EDN parses");
+    let (ok, _, _) = parsed.history.outcomes();
+    assert!(ok > 100, "about 200 operations, most acknowledged: {ok}");
+    let second = load(&scratch.0.join("again.edn"));
+    assert_eq!(
+        second.status.code(),
+        Some(2),
+        "a cluster holding data is refused"
+    );
+    let pid = cluster.id().to_string();
+    let sent = Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    assert!(sent.success());
+    let mut status = None;
+    for _ in 0..500 {
+        status = cluster.try_wait().unwrap();
+        if status.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = cluster.kill();
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "Ctrl-C stops the cluster: {status:?}"
+    );
+    for addr in &addrs {
+        assert!(
+            TcpStream::connect(addr.as_str()).is_err(),
+            "{addr}: the node stopped too"
+        );
+    }
+}

@@ -91,7 +91,7 @@ pub struct ClusterArgs {
     data: PathBuf,
     #[arg(long, default_value = "splitbrain")]
     name: String,
-    /// The first node's port; the others follow it.
+    /// The first node's port; the others follow it. 0: free ports the system picks.
     #[arg(long, default_value_t = 7101)]
     port: u16,
     /// The address to listen on. Anything but loopback needs --public: these nodes
@@ -217,9 +217,16 @@ pub fn cluster(systems: &Systems, a: ClusterArgs) -> ExitCode {
         Ok(n) => n,
         Err(e) => return bad_input(e),
     };
-    let listen: Vec<SocketAddr> = (0..n)
-        .map(|i| SocketAddr::new(a.host, a.port + i as u16))
-        .collect();
+    let listen: Vec<SocketAddr> = if a.port == 0 {
+        match super::free_ports(a.host, n as usize) {
+            Ok(l) => l,
+            Err(e) => return bad_input(e),
+        }
+    } else {
+        (0..n)
+            .map(|i| SocketAddr::new(a.host, a.port.saturating_add(i as u16)))
+            .collect()
+    };
     let program = match std::env::current_exe() {
         Ok(p) => p,
         Err(e) => return bad_input(format!("cannot find this program: {e}")),

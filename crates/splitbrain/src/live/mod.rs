@@ -167,13 +167,13 @@ impl<S: RealSystem> Entry for Typed<S> {
     }
 }
 
-/// Free loopback ports, one per node: bound and released, so a node can take it. (A race
+/// Free ports on `host`, one per node: bound and released, so a node can take it. (A race
 /// with another process is possible and shows as a node that cannot listen.)
-fn free_ports(n: usize) -> Result<Vec<SocketAddr>, String> {
+pub(crate) fn free_ports(host: std::net::IpAddr, n: usize) -> Result<Vec<SocketAddr>, String> {
     let listeners: Vec<std::net::TcpListener> = (0..n)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
+        .map(|_| std::net::TcpListener::bind((host, 0)))
         .collect::<Result<_, _>>()
-        .map_err(|e| format!("no free port on 127.0.0.1: {e}"))?;
+        .map_err(|e| format!("no free port on {host}: {e}"))?;
     listeners
         .iter()
         .map(|l| l.local_addr().map_err(|e| e.to_string()))
@@ -186,7 +186,7 @@ async fn scenario<S: RealSystem>(sc: &Scenario, opts: &LiveOptions) -> Result<Lo
     let config = S::config(&params).map_err(|e| e.to_string())?;
     let shape = S::shape(&config, sc.nodes).map_err(|e| e.to_string())?;
     let n = shape.nodes() as usize;
-    let listen = free_ports(n)?;
+    let listen = free_ports([127, 0, 0, 1].into(), n)?;
     let relays = relay::Relays::start(&listen)
         .await
         .map_err(|e| format!("relays: {e}"))?;
