@@ -438,3 +438,63 @@ fn cluster_load_and_ctrl_c_from_the_command_line() {
         );
     }
 }
+
+/// The leader paused (SIGSTOP) and resumed, then a liveness phase (judged as in
+/// simulation): raft serves every operation of its second half and keeps every promise;
+/// bully elects a second master while the paused one still believes it leads.
+///
+/// Whether bully then also leaves operations unserved depends on timing (a shortened
+/// `recover-after-pauses`: alone on the machine it does, beside the other real-mode tests
+/// it may not), so a test asserts only what every run shows; the full file run with
+/// `splitbrain real` shows liveness violated as in simulation.
+#[test]
+fn a_paused_leader_then_a_liveness_phase() {
+    let scenario = |system: &str, expect: &str| {
+        format!(
+            r#"
+            description = "the leader paused and resumed, then liveness"
+            systems = ["{system}"]
+            nodes = 3
+            duration = "4s"
+            liveness = "4s"
+            quiesce = "1s"
+            [workload]
+            clients = 2
+            rate = 40
+            [params.bully]
+            heartbeat_interval_ms = 200
+            heartbeat_timeout_ms = 600
+            initial_election_ms = 100
+            retry_interval_ms = 1000
+            request_timeout_ms = 200
+            [[timeline]]
+            at = "1s"
+            do = "pause"
+            target = "leader"
+            [[timeline]]
+            at = "3s"
+            do = "resume"
+            target = "down"
+            [expect]
+            {system} = {expect}
+            "#
+        )
+    };
+    let raft = run_for_real("raft-pause", "raft", &scenario("raft", r#""pass""#));
+    assert_eq!(raft.violations, Vec::new());
+    assert_eq!(raft.faults[0].action, "pause");
+    assert_eq!(
+        raft.faults[0].nodes,
+        vec![raft.faults[0].leader.expect("a leader")]
+    );
+    let bully = run_for_real(
+        "bully-pause",
+        "bully",
+        &scenario("bully", r#"["election-safety", "liveness"]"#),
+    );
+    assert!(
+        bully.violated().contains(&InvariantId::ELECTION_SAFETY),
+        "{:?}",
+        bully.violated()
+    );
+}

@@ -6,7 +6,10 @@
 //! Clients are never partitioned from the cluster (they sit beside every node) and never
 //! crash; a request sent to a crashed node is lost and ends as `info` at the timeout.
 
-use protocol::{below, ClientError, ClientResult, Event, EventKind, Op, RequestId, Workload};
+use protocol::{
+    below, ClientError, ClientResult, Event, EventKind, InvariantId, Op, RequestId, Violation,
+    Workload,
+};
 use rand_chacha::ChaCha8Rng;
 use scenario::Workload as WorkloadSettings;
 
@@ -70,6 +73,40 @@ impl Service {
             }
         }
     }
+}
+
+/// The liveness violation, if any operation invoked in `window` (ns: the liveness
+/// phase's second half) was not served, over every client's [`Service`] (each closed).
+pub fn unserved<'a>(
+    window: (u64, u64),
+    services: impl Iterator<Item = &'a Service>,
+) -> Option<Violation> {
+    let (from, until) = window;
+    let (mut invoked, mut unserved) = (0, 0);
+    let mut first: Option<(u64, String)> = None;
+    for s in services {
+        invoked += s.invoked;
+        unserved += s.unserved;
+        if let Some(f) = &s.first_unserved {
+            if first.as_ref().is_none_or(|x| f.0 < x.0) {
+                first = Some(f.clone());
+            }
+        }
+    }
+    let (at_ns, what) = first?;
+    let secs = |ns: u64| ns as f64 / 1e9;
+    Some(Violation {
+        invariant: InvariantId::LIVENESS,
+        kind: "operations unserved after the heal",
+        events: Vec::new(),
+        at_ns: Some(at_ns),
+        detail: format!(
+            "{unserved} of {invoked} operations invoked from {:.1}s to {:.1}s (with every \
+             fault healed, after time to recover) were not served; first: {what}",
+            secs(from),
+            secs(until),
+        ),
+    })
 }
 
 /// A request for the world to send: `op` as `req` to node `target`.

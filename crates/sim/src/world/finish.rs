@@ -3,7 +3,7 @@
 
 use super::World;
 use crate::trace::{Mark, Stats};
-use protocol::{Event, History, InvariantId, NodeId, System, Violation};
+use protocol::{Event, History, NodeId, System, Violation};
 
 /// Everything a simulation produced, before any judgement.
 pub struct Simulation<S: System> {
@@ -107,33 +107,10 @@ impl<S: System> World<S> {
     /// With a liveness phase: a violation if any operation invoked in its second half
     /// was not served (see [`crate::client::Service`]).
     fn liveness_violation(&mut self) -> Option<Violation> {
-        let (from, until) = self.liveness?;
-        let (mut invoked, mut unserved) = (0, 0);
-        let mut first: Option<(u64, String)> = None;
+        let window = self.liveness?;
         for slot in &mut self.clients {
             slot.client.close_service();
-            let s = &slot.client.service;
-            invoked += s.invoked;
-            unserved += s.unserved;
-            if let Some(f) = &s.first_unserved {
-                if first.as_ref().is_none_or(|x| f.0 < x.0) {
-                    first = Some(f.clone());
-                }
-            }
         }
-        let (at_ns, what) = first?;
-        let secs = |ns: u64| ns as f64 / 1e9;
-        Some(Violation {
-            invariant: InvariantId::LIVENESS,
-            kind: "operations unserved after the heal",
-            events: Vec::new(),
-            at_ns: Some(at_ns),
-            detail: format!(
-                "{unserved} of {invoked} operations invoked from {:.1}s to {:.1}s (with \
-                 every fault healed, after time to recover) were not served; first: {what}",
-                secs(from),
-                secs(until),
-            ),
-        })
+        crate::client::unserved(window, self.clients.iter().map(|s| &s.client.service))
     }
 }

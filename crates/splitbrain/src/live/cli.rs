@@ -321,6 +321,7 @@ pub fn load(systems: &Systems, registry: &sim::Registry, a: LoadArgs) -> ExitCod
         settle: a.settle,
         seed: a.seed,
         budget: a.out.budget(),
+        watched: None,
     };
     match systems.load(&a.system, &plan) {
         Ok(report) => finish(&report, &a.out),

@@ -2,7 +2,8 @@
 //! simulation: the simulator's own clients (`sim::client::Client`, sans-IO) over TCP,
 //! the history stamped with the real monotonic clock, every node's status watched for
 //! election safety, final states read from the nodes after a settle, and the system's
-//! promises judged over them.
+//! promises judged over them (and liveness over a window, as a simulation's liveness
+//! phase is).
 
 use super::nemesis::{Acted, Done};
 use super::observe::Observer;
@@ -15,7 +16,7 @@ use rand_chacha::ChaCha8Rng;
 use real::net::Conn;
 use real::wire::{Request, Response, ResponseOf, Stats};
 use real::RealSystem;
-use sim::client::{Action, Client, Request as ClientRequest};
+use sim::client::{Action, Client, Request as ClientRequest, Service};
 use sim::RecordedHistory;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -37,6 +38,9 @@ pub struct Plan {
     pub settle: Duration,
     /// Derives the clients' operation streams (the cluster's behaviour is not seeded).
     pub seed: u64,
+    /// A liveness window (from the start): every operation invoked in it must be served,
+    /// as in a simulation's liveness phase (its second half).
+    pub watched: Option<(Duration, Duration)>,
     pub budget: Budget,
 }
 
@@ -112,6 +116,9 @@ where
         let rng = ChaCha8Rng::seed_from_u64(plan.seed ^ (u64::from(c) << 32) ^ 0x10ad);
         let mut client = Client::new(c, &plan.workload, workload, rng);
         client.start_at(0);
+        if let Some((from, until)) = plan.watched {
+            client.watch_service(from.as_nanos() as u64, until.as_nanos() as u64);
+        }
         let run = Run {
             addrs: plan.addrs[..replicas].to_vec(),
             cluster: plan.cluster.clone(),
@@ -122,8 +129,9 @@ where
         tasks.push(tokio::spawn(async move { run.client::<S>(client).await }));
     }
     let acted = nemesis(observer.clone()).await;
+    let mut services = Vec::new();
     for t in tasks {
-        t.await.map_err(|e| format!("a client task failed: {e}"))?;
+        services.push(t.await.map_err(|e| format!("a client task failed: {e}"))?);
     }
     let wall = start.elapsed();
     sleep(plan.settle).await;
@@ -137,6 +145,10 @@ where
     let history = History { events };
     let mut violations = observer.election_violations();
     violations.extend(acted.violations);
+    let window = plan
+        .watched
+        .map(|(from, until)| (from.as_nanos() as u64, until.as_nanos() as u64));
+    violations.extend(window.and_then(|w| sim::client::unserved(w, services.iter())));
     let finals_view = Finals {
         history: &history,
         states: &finals,
@@ -189,7 +201,8 @@ impl<O: protocol::Op> Run<O> {
         self.start.elapsed().as_nanos() as u64
     }
 
-    async fn client<S: RealSystem<Op = O>>(self, mut client: Client<S::Workload>) {
+    /// Runs one client until the load's end; what it served in the liveness window.
+    async fn client<S: RealSystem<Op = O>>(self, mut client: Client<S::Workload>) -> Service {
         let nodes = self.addrs.len();
         let mut conns: Vec<Option<Conn>> = (0..nodes).map(|_| None).collect();
         let mut next_req = 1u64;
@@ -200,7 +213,8 @@ impl<O: protocol::Op> Run<O> {
         loop {
             let tick = client.tick_at_or_after(self.now_ns());
             if tick >= self.end_ns {
-                return;
+                client.close_service();
+                return client.service;
             }
             sleep_until(self.start + Duration::from_nanos(tick)).await;
             let mut r = {

@@ -216,6 +216,8 @@ async fn scenario<S: RealSystem>(sc: &Scenario, opts: &LiveOptions) -> Result<Lo
         settle: sc.quiesce + opts.settle,
         seed: opts.seed,
         budget: opts.budget,
+        // As in simulation: the liveness phase's second half must be served.
+        watched: sc.liveness.map(|l| (sc.duration + l / 2, run_for)),
     };
     let nemesis = nemesis::Nemesis::new(
         sc,

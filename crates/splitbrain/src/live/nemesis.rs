@@ -39,18 +39,11 @@ pub fn check(sc: &Scenario) -> Result<Vec<String>, String> {
             ));
         }
     }
-    let mut notes = vec![
+    Ok(vec![
         "real mode: latency, duplication and reordering are loopback's own; clock drift and \
          torn writes are the machine's"
             .to_string(),
-    ];
-    if sc.liveness.is_some() {
-        notes.push(
-            "real mode: the liveness phase runs (healed, clients going on) but is not judged"
-                .to_string(),
-        );
-    }
-    Ok(notes)
+    ])
 }
 
 /// The timeline, each repeat expanded, in time order.
