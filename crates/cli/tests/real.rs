@@ -392,6 +392,7 @@ fn cluster_load_and_ctrl_c_from_the_command_line() {
                 "100",
                 "--settle",
                 "500ms",
+                "--json",
                 "--edn",
             ])
             .arg(edn)
@@ -405,10 +406,22 @@ fn cluster_load_and_ctrl_c_from_the_command_line() {
         "{}",
         String::from_utf8_lossy(&first.stderr)
     );
+    let report: serde_json::Value = serde_json::from_slice(&first.stdout).expect("one JSON object");
+    assert_eq!(report["system"], "raft");
+    assert_eq!(report["violations"], serde_json::json!([]));
+    assert_eq!(report["states_read"].as_u64(), Some(3));
+    assert!(report["latency"]["p99_ms"]
+        .as_f64()
+        .is_some_and(|p99| p99 > 0.0));
     let parsed =
         check::history::parse_kv(&std::fs::read_to_string(&edn).unwrap()).expect("the EDN parses");
     let (ok, _, _) = parsed.history.outcomes();
     assert!(ok > 100, "about 200 operations, most acknowledged: {ok}");
+    assert_eq!(
+        report["ok"].as_u64(),
+        Some(ok as u64),
+        "the JSON counts the EDN's"
+    );
     let second = load(&scratch.0.join("again.edn"));
     assert_eq!(
         second.status.code(),

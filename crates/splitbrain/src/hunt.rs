@@ -387,21 +387,20 @@ pub fn json_str(s: &str) -> String {
     out
 }
 
+/// One violation as a JSON object.
+pub fn violation_json(v: &Violation) -> String {
+    format!(
+        "{{\"invariant\":{},\"kind\":{},\"at_ns\":{},\"detail\":{}}}",
+        json_str(v.invariant.name()),
+        json_str(v.kind),
+        v.at_ns.map_or("null".to_string(), |t| t.to_string()),
+        json_str(&v.detail)
+    )
+}
+
 /// One finding as a JSON line.
 pub fn finding_json(system: &str, o: &Outcome, reproduce: &str) -> String {
-    let violations: Vec<String> = o
-        .violations
-        .iter()
-        .map(|v| {
-            format!(
-                "{{\"invariant\":{},\"kind\":{},\"at_ns\":{},\"detail\":{}}}",
-                json_str(v.invariant.name()),
-                json_str(v.kind),
-                v.at_ns.map_or("null".to_string(), |t| t.to_string()),
-                json_str(&v.detail)
-            )
-        })
-        .collect();
+    let violations: Vec<String> = o.violations.iter().map(violation_json).collect();
     format!(
         "{{\"type\":\"finding\",\"system\":{},\"seed\":{},\"digest\":\"{:016x}\",\"violations\":[{}],\"reproduce\":{}}}",
         json_str(system),

@@ -169,6 +169,10 @@ pub struct Output {
     /// Also write the client history as Jepsen EDN to this file.
     #[arg(long, value_name = "FILE")]
     edn: Option<PathBuf>,
+    /// One JSON line on standard output instead of the text report (throughput,
+    /// latency, violations), for CI.
+    #[arg(long)]
+    json: bool,
     /// Seconds the checkers may spend before an invariant is undecided.
     #[arg(long, default_value_t = 60.0)]
     budget_s: f64,
@@ -409,18 +413,64 @@ fn against(expect: &scenario::Expect, r: &LoadReport) -> String {
 
 /// Prints the report; exit 1 if anything was violated.
 fn finish(r: &LoadReport, out: &Output) -> ExitCode {
-    print!("{}", summary(r));
+    if out.json {
+        println!("{}", json(r));
+    } else {
+        print!("{}", summary(r));
+    }
     if let Some(path) = &out.edn {
         if let Err(e) = std::fs::write(path, r.history.to_edn()) {
             return bad_input(format!("{}: {e}", path.display()));
         }
-        println!("history: {}", path.display());
+        if !out.json {
+            println!("history: {}", path.display());
+        }
     }
     if r.violations.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     }
+}
+
+/// The report as one JSON object: what `summary` says, as numbers.
+pub fn json(r: &LoadReport) -> String {
+    use crate::hunt::{json_str, violation_json};
+    let (ok, fail, info) = r.history.outcomes();
+    let secs = r.wall.as_secs_f64().max(1e-9);
+    let ms = |d: Duration| format!("{:.3}", d.as_secs_f64() * 1e3);
+    let latency = r.latency.map_or("null".to_string(), |l| {
+        format!(
+            "{{\"p50_ms\":{},\"p99_ms\":{},\"max_ms\":{}}}",
+            ms(l.p50),
+            ms(l.p99),
+            ms(l.max)
+        )
+    });
+    let violations: Vec<String> = r.violations.iter().map(violation_json).collect();
+    let undecided: Vec<String> = r
+        .undecided
+        .iter()
+        .map(|u| {
+            format!(
+                "{{\"invariant\":{},\"reason\":{}}}",
+                json_str(u.invariant.name()),
+                json_str(&u.reason)
+            )
+        })
+        .collect();
+    format!(
+        "{{\"system\":{},\"seconds\":{:.3},\"ok\":{ok},\"fail\":{fail},\"info\":{info},\"ops_per_s\":{:.1},\"latency\":{latency},\"messages\":{},\"messages_per_s\":{:.1},\"states_read\":{},\"replicas\":{},\"violations\":[{}],\"undecided\":[{}]}}",
+        json_str(r.system),
+        secs,
+        (ok + fail + info) as f64 / secs,
+        r.messages,
+        r.messages as f64 / secs,
+        r.states_read,
+        r.replicas,
+        violations.join(","),
+        undecided.join(",")
+    )
 }
 
 /// The report as text: throughput, latency, then the verdict.
