@@ -2,7 +2,9 @@
 //! live cluster of them. The driver a node runs is the `real` crate's; this is the other
 //! side: starting node processes, the workload over TCP, the nemesis, the judgement.
 //!
-//! - [`Systems`]: the [`RealSystem`]s a command line can run for real, by name.
+//! - [`Systems`]: the [`RealSystem`]s a command line can run for real, by name;
+//!   [`test_main`]: real mode from a user's own `cargo test`, the test binary being its
+//!   own node program.
 //! - [`procs`]: node processes (start, `kill -9`, SIGSTOP/SIGCONT, restart, stop).
 //! - [`relay`]: a relay on every link, so partitions and loss need no root.
 //! - [`observe`]: every node's reported status, judged for election safety as it changes.
@@ -18,6 +20,7 @@ pub mod procs;
 pub mod relay;
 
 pub use load::{LoadReport, Plan};
+pub use nemesis::Done;
 
 use protocol::{Budget, Params, Violation};
 use real::{NodeOptions, RealError, RealSystem};
@@ -265,6 +268,95 @@ async fn ready<S: RealSystem>(cluster: &str, addrs: &[SocketAddr]) -> Result<(),
     Ok(())
 }
 
+/// For a test binary that starts its own nodes (real mode from a user's `cargo test`,
+/// with no binary of the user's): when this process was started as `PROGRAM node ...`,
+/// runs the node and returns its exit code; otherwise `None`. [`test_main`] is the whole
+/// `main` of such a test target.
+pub fn node_if_asked(systems: Systems) -> Option<std::process::ExitCode> {
+    // Both: `cargo test node` (a filter) must not turn the test binary into a node.
+    let asked = std::env::var_os(procs::STARTED_AS_NODE).is_some()
+        && std::env::args_os().nth(1).is_some_and(|a| a == "node");
+    asked.then(|| {
+        crate::cli::Cli::new(sim::Registry::new())
+            .real(systems)
+            .main()
+    })
+}
+
+/// The `main` of a test target with `harness = false` that runs real-mode tests whose
+/// nodes are processes of this same binary (pass `std::env::current_exe()` as
+/// [`LiveOptions::program`]): started as a node, it is one; otherwise it runs `tests`
+/// one after another, each a named function that panics on failure. It speaks enough of
+/// libtest's command line for cargo and nextest: `--list` (`name: test` lines; none with
+/// `--ignored`), a name filter (`--exact` to match whole names), other flags ignored.
+pub fn test_main(
+    systems: impl FnOnce() -> Systems,
+    tests: &[(&str, fn())],
+) -> std::process::ExitCode {
+    use std::process::ExitCode;
+    if let Some(code) = node_if_asked(systems()) {
+        return code;
+    }
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (listing, chosen) = choose(&args, tests);
+    if listing {
+        chosen.iter().for_each(|(name, _)| println!("{name}: test"));
+        return ExitCode::SUCCESS;
+    }
+    let mut failed = Vec::new();
+    let total = chosen.len();
+    println!("\nrunning {total} tests");
+    for (name, test) in chosen {
+        let ok = std::panic::catch_unwind(test).is_ok();
+        println!("test {name} ... {}", if ok { "ok" } else { "FAILED" });
+        if !ok {
+            failed.push(*name);
+        }
+    }
+    let verdict = if failed.is_empty() { "ok" } else { "FAILED" };
+    println!(
+        "\ntest result: {verdict}. {} passed; {} failed\n",
+        total - failed.len(),
+        failed.len()
+    );
+    if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        println!("failures: {}", failed.join(", "));
+        ExitCode::from(101)
+    }
+}
+
+/// What libtest's arguments ask of `tests`: whether to list (rather than run), and which.
+fn choose<'a, T>(args: &[String], tests: &'a [(&'a str, T)]) -> (bool, Vec<&'a (&'a str, T)>) {
+    let flag = |f: &str| args.iter().any(|a| a == f);
+    // The first word that is neither a flag nor a flag's value.
+    const VALUED: &[&str] = &[
+        "--format",
+        "--skip",
+        "--test-threads",
+        "--color",
+        "--logfile",
+        "-Z",
+    ];
+    let filter = args
+        .iter()
+        .enumerate()
+        .find(|(i, a)| !a.starts_with('-') && (*i == 0 || !VALUED.contains(&args[i - 1].as_str())))
+        .map(|(_, a)| a);
+    let chosen = tests
+        .iter()
+        .filter(|(name, _)| match filter {
+            None => true,
+            Some(f) if flag("--exact") => name == f,
+            Some(f) => name.contains(f.as_str()),
+        })
+        // None is ignored: a listing of ignored tests is empty.
+        .filter(|_| !(flag("--list") && flag("--ignored")))
+        .collect();
+    (flag("--list"), chosen)
+}
+
 /// A violation list's invariants, for a summary line.
 pub fn violated(violations: &[Violation]) -> Vec<String> {
     let ids: std::collections::BTreeSet<String> =
@@ -275,4 +367,38 @@ pub fn violated(violations: &[Violation]) -> Vec<String> {
 /// Parameters as `Params`.
 pub fn params(pairs: &[(String, String)]) -> Params {
     pairs.iter().fold(Params::new(), |p, (k, v)| p.with(k, v))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::choose;
+
+    #[test]
+    fn libtest_arguments_choose_tests_as_cargo_and_nextest_pass_them() {
+        let tests = [("fenced_lock", 1), ("unfenced_lock", 2)];
+        let names = |args: &[&str]| {
+            let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+            let (list, chosen) = choose(&args, &tests);
+            (list, chosen.iter().map(|t| t.0).collect::<Vec<_>>())
+        };
+        assert_eq!(names(&[]), (false, vec!["fenced_lock", "unfenced_lock"]));
+        assert_eq!(names(&["unfenced"]), (false, vec!["unfenced_lock"]));
+        assert_eq!(
+            names(&["fenced"]),
+            (false, vec!["fenced_lock", "unfenced_lock"])
+        );
+        assert_eq!(
+            names(&["fenced_lock", "--exact", "--nocapture"]),
+            (false, vec!["fenced_lock"])
+        );
+        assert_eq!(
+            names(&["--list", "--format", "terse"]),
+            (true, vec!["fenced_lock", "unfenced_lock"]),
+            "`terse` is --format's value, not a filter"
+        );
+        assert_eq!(
+            names(&["--list", "--format", "terse", "--ignored"]),
+            (true, vec![])
+        );
+    }
 }

@@ -9,6 +9,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+/// Set in every node process's environment, so a test binary that is its own node
+/// program knows it was started as a node ([`super::node_if_asked`]).
+pub const STARTED_AS_NODE: &str = "SPLITBRAIN_NODE";
+
 /// How to start the nodes of one cluster.
 #[derive(Clone, Debug)]
 pub struct Launch {
@@ -49,7 +53,10 @@ impl Launch {
         for (k, v) in &self.params {
             cmd.args(["--param", &format!("{k}={v}")]);
         }
-        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(log);
+        cmd.env(STARTED_AS_NODE, "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log);
         Ok(cmd)
     }
 }
