@@ -86,7 +86,7 @@ pub struct ClusterArgs {
     /// Replicas (a system's extra nodes, such as a monitor, are added).
     #[arg(long, default_value_t = 3)]
     nodes: u32,
-    /// Each node's data directory is DIR/n<id>, its log DIR/n<id>/node.log.
+    /// Each node's data directory is `DIR/n<id>`, its log `DIR/n<id>/node.log`.
     #[arg(long)]
     data: PathBuf,
     #[arg(long, default_value = "splitbrain")]
