@@ -525,18 +525,12 @@ async fn connection<S: RealSystem>(
         .ok_or("closed before the handshake")?;
     let hello = Hello::accept(&hello, cluster, nodes).map_err(|e| e.to_string())?;
     match hello.caller {
-        Caller::Node(n) => loop {
-            let Some(frame) = read_frame(&mut read, &mut reader)
-                .await
-                .map_err(|e| e.to_string())?
-            else {
-                return Ok(());
-            };
-            let msg = wire::decode(&frame, "message").map_err(|e| format!("from n{n}: {e}"))?;
-            if tx.send(Inbound::Peer(NodeId(n), msg)).await.is_err() {
-                return Ok(());
-            }
-        },
+        Caller::Node(n) => {
+            let from = NodeId(n);
+            let peer = |msg| Inbound::Peer(from, msg);
+            let what = format!("a message from {from}");
+            forward(&mut read, &mut reader, &what, peer, tx).await
+        }
         Caller::Client => {
             let (out, mut rx) = mpsc::channel(OUTBOX);
             let mut write = write;
@@ -544,26 +538,31 @@ async fn connection<S: RealSystem>(
             if tx.send(Inbound::Client(conn, out)).await.is_err() {
                 return Ok(());
             }
-            let ended = client_requests(&mut read, &mut reader, conn, tx).await;
+            let request = |r| Inbound::Request(conn, r);
+            let ended = forward(&mut read, &mut reader, "a request", request, tx).await;
             let _ = tx.send(Inbound::Gone(conn)).await;
             ended
         }
     }
 }
 
-async fn client_requests<S: RealSystem>(
+/// Decodes each frame off `read` as a `T` and hands it to the node as `wrap` makes it,
+/// until the connection closes (`Ok`) or sends what does not decode (`Err`, and the
+/// caller closes it).
+async fn forward<S: RealSystem, T: wire::Wire>(
     read: &mut tokio::net::tcp::OwnedReadHalf,
     reader: &mut Reader,
-    conn: u64,
+    what: &str,
+    wrap: impl Fn(T) -> Inbound<S>,
     tx: &mpsc::Sender<Inbound<S>>,
 ) -> Result<(), String> {
     loop {
         let Some(frame) = read_frame(read, reader).await.map_err(|e| e.to_string())? else {
             return Ok(());
         };
-        let request = wire::decode(&frame, "request").map_err(|e| e.to_string())?;
-        if tx.send(Inbound::Request(conn, request)).await.is_err() {
-            return Ok(());
+        let value = wire::decode(&frame, "value").map_err(|e| format!("{what}: {e}"))?;
+        if tx.send(wrap(value)).await.is_err() {
+            return Ok(()); // the node stopped
         }
     }
 }

@@ -788,7 +788,7 @@ fn quiet_panics() {
 }
 
 /// `name=value`.
-fn parse_param(text: &str) -> Result<(String, String), String> {
+pub(crate) fn parse_param(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
         Some((name, value)) if !name.trim().is_empty() => {
             Ok((name.trim().to_string(), value.trim().to_string()))
@@ -876,7 +876,7 @@ fn exit(as_expected: bool) -> ExitCode {
     }
 }
 
-fn bad_input(message: impl std::fmt::Display) -> ExitCode {
+pub(crate) fn bad_input(message: impl std::fmt::Display) -> ExitCode {
     eprintln!("error: {message}");
     ExitCode::from(2)
 }

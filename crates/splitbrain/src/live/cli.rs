@@ -5,22 +5,13 @@
 use super::load::LoadReport;
 use super::procs::{Launch, Procs};
 use super::{LiveOptions, Plan, Systems};
+use crate::cli::{bad_input, parse_param};
 use protocol::{Budget, NodeId};
 use real::NodeOptions;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
-
-/// `name=value`.
-fn parse_param(text: &str) -> Result<(String, String), String> {
-    match text.split_once('=') {
-        Some((name, value)) if !name.trim().is_empty() => {
-            Ok((name.trim().to_string(), value.trim().to_string()))
-        }
-        _ => Err(format!("expected name=value, found {text:?}")),
-    }
-}
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
     scenario::duration::parse(text)
@@ -516,16 +507,8 @@ pub fn summary(r: &LoadReport) -> String {
     if r.violations.is_empty() {
         let _ = writeln!(s, "verdict: pass");
     } else {
-        let _ = writeln!(
-            s,
-            "verdict: violates {}",
-            super::violated(&r.violations).join(", ")
-        );
+        let ids: Vec<String> = r.violated().iter().map(|i| i.to_string()).collect();
+        let _ = writeln!(s, "verdict: violates {}", ids.join(", "));
     }
     s
-}
-
-fn bad_input(message: impl std::fmt::Display) -> ExitCode {
-    eprintln!("error: {message}");
-    ExitCode::from(2)
 }

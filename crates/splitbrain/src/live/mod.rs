@@ -22,7 +22,7 @@ pub mod relay;
 pub use load::{LoadReport, Plan};
 pub use nemesis::Done;
 
-use protocol::{Budget, Params, Violation};
+use protocol::{Budget, Params};
 use real::{NodeOptions, RealError, RealSystem};
 use scenario::Scenario;
 use std::marker::PhantomData;
@@ -355,13 +355,6 @@ fn choose<'a, T>(args: &[String], tests: &'a [(&'a str, T)]) -> (bool, Vec<&'a (
         .filter(|_| !(flag("--list") && flag("--ignored")))
         .collect();
     (flag("--list"), chosen)
-}
-
-/// A violation list's invariants, for a summary line.
-pub fn violated(violations: &[Violation]) -> Vec<String> {
-    let ids: std::collections::BTreeSet<String> =
-        violations.iter().map(|v| v.invariant.to_string()).collect();
-    ids.into_iter().collect()
 }
 
 /// Parameters as `Params`.
