@@ -517,3 +517,44 @@ fn a_paused_leader_then_a_liveness_phase() {
         bully.violated()
     );
 }
+
+/// Nodes have no authentication: `cluster` listens on loopback unless told `--public`,
+/// and refuses another address without it (exit 2, before starting anything).
+#[test]
+fn a_cluster_off_loopback_needs_public() {
+    let scratch = Scratch::new("public");
+    let out = Command::new(env!("CARGO_BIN_EXE_splitbrain"))
+        .args(["cluster", "--system", "raft", "--host", "0.0.0.0", "--data"])
+        .arg(&scratch.0)
+        .output()
+        .expect("cluster runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!scratch.0.exists(), "no node was started");
+}
+
+/// What real mode cannot do is refused before anything starts, naming the file's line:
+/// a latency spike (the relays cut and drop; they do not delay).
+#[test]
+fn a_scenario_real_mode_cannot_run_is_refused_with_its_line() {
+    let scratch = Scratch::new("refused");
+    std::fs::create_dir_all(&scratch.0).unwrap();
+    let file = scratch.0.join("spike.toml");
+    std::fs::write(
+        &file,
+        "description = \"a spike\"\nsystems = [\"raft\"]\nnodes = 3\nduration = \"5s\"\n\
+         [workload]\nclients = 1\nrate = 10\n[[timeline]]\nat = \"1s\"\ndo = \"latency\"\nlatency = [\"50ms\", \"80ms\"]\n\
+         [expect]\nraft = \"pass\"\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_splitbrain"))
+        .arg("real")
+        .arg(&file)
+        .args(["--system", "raft", "--data"])
+        .arg(scratch.0.join("data"))
+        .output()
+        .expect("real runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("spike.toml:8: field `do`"), "{stderr}");
+    assert!(!scratch.0.join("data").exists(), "no node was started");
+}

@@ -23,19 +23,18 @@ const POLL: Duration = Duration::from_millis(50);
 /// Why a scenario cannot run for real, or `Ok`: what the real cluster does not apply.
 pub fn check(sc: &Scenario) -> Result<Vec<String>, String> {
     for f in &sc.timeline {
+        let at = format!("{}:{}", sc.path.display(), f.line);
         if f.on.is_some() {
             return Err(format!(
-                "line {}: a triggered fault (`on`) needs the simulator, which sees inside a \
-                 node's step; real mode runs faults on the clock only",
-                f.line
+                "{at}: field `on`: a triggered fault needs the simulator, which sees inside \
+                 a node's step; real mode runs faults on the clock only"
             ));
         }
         if let Action::Latency { .. } = f.action {
             return Err(format!(
-                "line {}: `latency` is not done by real mode's relays (they cut and drop \
-                 frames); expected one of crash, restart, pause, resume, isolate, partition, \
-                 one-way, heal, clock-jump, loss",
-                f.line
+                "{at}: field `do`: `latency` is not done by real mode's relays (they cut and \
+                 drop frames); expected one of crash, restart, pause, resume, isolate, \
+                 partition, one-way, heal, clock-jump, loss"
             ));
         }
     }
