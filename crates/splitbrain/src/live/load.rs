@@ -271,10 +271,18 @@ impl<O: protocol::Op> Run<O> {
             id: r.req.0,
             op: r.op.clone(),
         };
-        if c.send(&request).await.is_err() {
-            // The kernel took none of it whole: the node cannot decode a partial frame.
-            *conn = None;
-            return Attempt::NotSent;
+        match timeout_at(deadline, c.send(&request)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => {
+                // The kernel took none of it whole: the node cannot decode a partial frame.
+                *conn = None;
+                return Attempt::NotSent;
+            }
+            Err(_) => {
+                // A paused node's buffers filled up; the frame may be whole in them.
+                *conn = None;
+                return Attempt::Timeout;
+            }
         }
         loop {
             match timeout_at(deadline, c.recv::<ResponseOf<S>>()).await {

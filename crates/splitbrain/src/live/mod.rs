@@ -170,17 +170,44 @@ impl<S: RealSystem> Entry for Typed<S> {
     }
 }
 
-/// Free ports on `host`, one per node: bound and released, so a node can take it. (A race
-/// with another process is possible and shows as a node that cannot listen.)
+/// Ports for nodes on `host`, one per node, free when chosen. They come from below the
+/// kernel's ephemeral range (32768 and up by default), which every `bind(port 0)` draws
+/// from: this harness's relays, a client socket or another test binding port 0 between
+/// the choice and the node's own bind cannot take them (a CI run saw a relay do just
+/// that). Two harnesses choosing the same port in that window still can; their starts
+/// are spread by the process id and the clock.
 pub(crate) fn free_ports(host: std::net::IpAddr, n: usize) -> Result<Vec<SocketAddr>, String> {
-    let listeners: Vec<std::net::TcpListener> = (0..n)
-        .map(|_| std::net::TcpListener::bind((host, 0)))
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("no free port on {host}: {e}"))?;
-    listeners
-        .iter()
+    const LOW: u64 = 20_000;
+    const SPAN: u64 = 12_000;
+    let start = u64::from(std::process::id()).wrapping_mul(131) ^ spread();
+    let mut held = Vec::with_capacity(n);
+    for step in 0..SPAN {
+        if held.len() == n {
+            break;
+        }
+        // 7,919 is prime to the span: the steps visit every port once.
+        let port = (LOW + start.wrapping_add(step * 7_919) % SPAN) as u16;
+        if let Ok(listener) = std::net::TcpListener::bind((host, port)) {
+            held.push(listener);
+        }
+    }
+    if held.len() < n {
+        return Err(format!(
+            "fewer than {n} free ports on {host} in {LOW}..{}",
+            LOW + SPAN
+        ));
+    }
+    held.iter()
         .map(|l| l.local_addr().map_err(|e| e.to_string()))
         .collect()
+}
+
+/// Spreads concurrent harnesses' port choices apart (real mode is not seeded).
+#[allow(clippy::disallowed_methods)] // which free port a real cluster gets does not matter
+fn spread() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos().into())
 }
 
 async fn scenario<S: RealSystem>(sc: &Scenario, opts: &LiveOptions) -> Result<LoadReport, String> {
@@ -256,7 +283,9 @@ async fn ready<S: RealSystem>(cluster: &str, addrs: &[SocketAddr]) -> Result<(),
                     .ok()
                     .flatten()
             };
-            if ask.await.is_some() {
+            // Bounded: whatever holds the port may accept and never answer.
+            let answer = tokio::time::timeout(Duration::from_millis(500), ask).await;
+            if answer.ok().flatten().is_some() {
                 break;
             }
             if tokio::time::Instant::now() > deadline {
