@@ -114,32 +114,35 @@ fn raft_survives_the_kill_of_its_leader() {
     );
 }
 
-/// The bully cluster with its master cut off by the relays: the others elect a master of
-/// their own while the old one still acts as one. The checkers say so, as in simulation.
-///
+/// Two clients and a quick bully: heartbeats every 200 ms, a master missed after 600 ms.
 /// The first election waits a second: a slave learns its master only from the one
 /// `new-master` announcement, and one sent before a peer listens is lost (as on any
 /// network), leaving a slave that never checks its master and never elects another.
+const QUICK_BULLY: &str = "[workload]
+clients = 2
+rate = 40
+[params.bully]
+heartbeat_interval_ms = 200
+heartbeat_timeout_ms = 600
+initial_election_ms = 1000
+retry_interval_ms = 1000
+request_timeout_ms = 200";
+
+/// The bully cluster with its master cut off by the relays: the others elect a master of
+/// their own while the old one still acts as one. The checkers say so, as in simulation.
 #[test]
 fn bully_under_a_partition_of_its_master_has_two_masters() {
     let report = run_for_real(
         "bully-partition",
         "bully",
-        r#"
+        &format!(
+            r#"
         description = "the master is cut off"
         systems = ["bully"]
         nodes = 3
         duration = "6s"
         quiesce = "1s"
-        [workload]
-        clients = 2
-        rate = 40
-        [params.bully]
-        heartbeat_interval_ms = 200
-        heartbeat_timeout_ms = 600
-        initial_election_ms = 1000
-        retry_interval_ms = 1000
-        request_timeout_ms = 200
+        {QUICK_BULLY}
         [[timeline]]
         at = "2500ms"
         do = "isolate"
@@ -149,7 +152,8 @@ fn bully_under_a_partition_of_its_master_has_two_masters() {
         do = "heal"
         [expect]
         bully = ["election-safety"]
-        "#,
+        "#
+        ),
     );
     let isolated = &report.faults[0];
     assert_eq!(isolated.action, "isolate");
@@ -476,15 +480,7 @@ fn a_paused_leader_then_a_liveness_phase() {
             duration = "5s"
             liveness = "4s"
             quiesce = "1s"
-            [workload]
-            clients = 2
-            rate = 40
-            [params.bully]
-            heartbeat_interval_ms = 200
-            heartbeat_timeout_ms = 600
-            initial_election_ms = 1000
-            retry_interval_ms = 1000
-            request_timeout_ms = 200
+            {QUICK_BULLY}
             [[timeline]]
             at = "2s"
             do = "pause"
