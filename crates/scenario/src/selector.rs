@@ -104,3 +104,67 @@ mod tests {
         assert!(err.contains("between n1 and n3"), "{err}");
     }
 }
+
+/// The cluster as a selector sees it when its fault fires (node indexes, 0-based).
+#[derive(Clone, Copy, Debug)]
+pub struct View<'a> {
+    pub nodes: usize,
+    /// Nodes `replicas..nodes` are a system's extras (the `monitor`).
+    pub replicas: usize,
+    /// The node that leads now, if one does.
+    pub leader: Option<usize>,
+    /// Crashed or paused nodes.
+    pub down: &'a [usize],
+    /// The node whose event fired a triggered fault.
+    pub trigger: Option<usize>,
+}
+
+impl Selector {
+    /// The nodes this selector names in `view` (in order, each once), drawing what it
+    /// leaves to chance with `next` (a fault stream in simulation, anything in real
+    /// mode): the one resolution the simulator and real mode's nemesis share.
+    pub fn resolve(&self, view: &View<'_>, next: &mut dyn FnMut() -> u64) -> Vec<usize> {
+        let n = view.nodes;
+        let all = || (0..n).collect::<Vec<usize>>();
+        let minority = n.saturating_sub(1) / 2;
+        let mut picked = match self {
+            Selector::All => all(),
+            Selector::Monitor => (view.replicas..n).collect(),
+            Selector::Trigger => view.trigger.into_iter().collect(),
+            Selector::Nodes(ids) => ids.iter().map(|i| *i as usize - 1).collect(),
+            Selector::Down => view.down.to_vec(),
+            Selector::Random => draw(next, 1, all()),
+            Selector::Minority => draw(next, minority.max(1), all()),
+            Selector::Majority => {
+                let minority = draw(next, minority.max(1), all());
+                (0..n).filter(|i| !minority.contains(i)).collect()
+            }
+            Selector::Leader => match view.leader {
+                Some(l) => vec![l],
+                None => draw(next, 1, all()),
+            },
+            Selector::Followers => (0..n).filter(|i| Some(*i) != view.leader).collect(),
+            Selector::LeaderSide => {
+                let l = view.leader.unwrap_or(0);
+                let others: Vec<usize> = (0..n).filter(|i| *i != l).collect();
+                let mut side = draw(next, minority.saturating_sub(1), others);
+                side.push(l);
+                side
+            }
+        };
+        picked.sort_unstable();
+        picked.dedup();
+        picked
+    }
+}
+
+/// `k` nodes drawn from `pool` with `next`, in id order.
+pub fn draw(next: &mut dyn FnMut() -> u64, k: usize, mut pool: Vec<usize>) -> Vec<usize> {
+    let mut out = Vec::new();
+    while out.len() < k && !pool.is_empty() {
+        let i = (next() % pool.len() as u64) as usize;
+        out.push(pool.remove(i));
+    }
+    out.sort_unstable();
+    out
+}

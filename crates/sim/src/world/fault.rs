@@ -235,55 +235,20 @@ impl<S: System> World<S> {
             .map(|(i, _)| i)
     }
 
-    /// `k` nodes drawn from `pool` with the fault stream, in id order.
-    fn draw(&mut self, k: usize, pool: Vec<usize>) -> Vec<usize> {
-        let mut pool = pool;
-        let mut out = Vec::new();
-        while out.len() < k && !pool.is_empty() {
-            let i = (self.fault_rng.next_u64() % pool.len() as u64) as usize;
-            out.push(pool.remove(i));
-        }
-        out.sort_unstable();
-        out
-    }
-
     /// Resolves a fault's target against the cluster as it is now (node indexes, in
     /// order, each once).
     pub fn resolve(&mut self, sel: &Selector) -> Vec<usize> {
-        let n = self.nodes.len();
-        let minority = n.saturating_sub(1) / 2;
-        let mut picked = match sel {
-            Selector::All => (0..n).collect(),
-            Selector::Monitor => (self.replicas..n).collect(),
-            Selector::Trigger => self.trigger_node.into_iter().collect(),
-            Selector::Nodes(ids) => ids.iter().map(|i| *i as usize - 1).collect(),
-            Selector::Down => (0..n)
-                .filter(|&i| !self.nodes[i].up || self.nodes[i].paused)
-                .collect(),
-            Selector::Random => self.draw(1, (0..n).collect()),
-            Selector::Minority => self.draw(minority.max(1), (0..n).collect()),
-            Selector::Majority => {
-                let minority = self.draw(minority.max(1), (0..n).collect());
-                (0..n).filter(|i| !minority.contains(i)).collect()
-            }
-            Selector::Leader => match self.leader() {
-                Some(l) => vec![l],
-                None => self.draw(1, (0..n).collect()),
-            },
-            Selector::Followers => {
-                let l = self.leader();
-                (0..n).filter(|i| Some(*i) != l).collect()
-            }
-            Selector::LeaderSide => {
-                let l = self.leader().unwrap_or(0);
-                let others: Vec<usize> = (0..n).filter(|i| *i != l).collect();
-                let mut side = self.draw(minority.saturating_sub(1), others);
-                side.push(l);
-                side
-            }
+        let down: Vec<usize> = (0..self.nodes.len())
+            .filter(|&i| !self.nodes[i].up || self.nodes[i].paused)
+            .collect();
+        let view = scenario::selector::View {
+            nodes: self.nodes.len(),
+            replicas: self.replicas,
+            leader: self.leader(),
+            down: &down,
+            trigger: self.trigger_node,
         };
-        picked.sort_unstable();
-        picked.dedup();
-        picked
+        let rng = &mut self.fault_rng;
+        sel.resolve(&view, &mut || rng.next_u64())
     }
 }

@@ -8,10 +8,11 @@ use super::observe::Observer;
 use super::procs::Procs;
 use super::relay::Relays;
 use protocol::{InvariantId, Violation};
-use rand_chacha::rand_core::SeedableRng;
+use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use real::net::Conn;
 use real::wire::Request;
+use scenario::selector::View;
 use scenario::{Action, Fault, Scenario, Selector};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -295,49 +296,20 @@ impl<'a> Nemesis<'a> {
         }
     }
 
-    /// Node indexes `sel` names now, each once, in order.
+    /// Node indexes `sel` names now, each once, in order, as the simulator resolves
+    /// them (`Selector::resolve`), against the roles the nodes report.
     fn resolve(&mut self, sel: &Selector, observer: &Observer) -> Vec<usize> {
-        let n = self.procs.len();
-        let minority = n.saturating_sub(1) / 2;
-        let leader = observer.leader();
-        let mut picked: Vec<usize> = match sel {
-            Selector::All => (0..n).collect(),
-            Selector::Monitor => (self.replicas..n).collect(),
-            Selector::Trigger => Vec::new(),
-            Selector::Nodes(ids) => ids.iter().map(|i| *i as usize - 1).collect(),
-            Selector::Down => (0..n)
-                .filter(|&i| !self.procs.is_up(i) || self.procs.is_paused(i))
-                .collect(),
-            Selector::Random => self.draw(1, (0..n).collect()),
-            Selector::Minority => self.draw(minority.max(1), (0..n).collect()),
-            Selector::Majority => {
-                let m = self.draw(minority.max(1), (0..n).collect());
-                (0..n).filter(|i| !m.contains(i)).collect()
-            }
-            Selector::Leader => match leader {
-                Some(l) => vec![l],
-                None => self.draw(1, (0..n).collect()),
-            },
-            Selector::Followers => (0..n).filter(|i| Some(*i) != leader).collect(),
-            Selector::LeaderSide => {
-                let l = leader.unwrap_or(0);
-                let others = (0..n).filter(|i| *i != l).collect();
-                let mut side = self.draw(minority.saturating_sub(1), others);
-                side.push(l);
-                side
-            }
+        let down: Vec<usize> = (0..self.procs.len())
+            .filter(|&i| !self.procs.is_up(i) || self.procs.is_paused(i))
+            .collect();
+        let view = View {
+            nodes: self.procs.len(),
+            replicas: self.replicas,
+            leader: observer.leader(),
+            down: &down,
+            trigger: None,
         };
-        picked.sort_unstable();
-        picked.dedup();
-        picked
-    }
-
-    fn draw(&mut self, k: usize, mut from: Vec<usize>) -> Vec<usize> {
-        let mut out = Vec::new();
-        while out.len() < k && !from.is_empty() {
-            let i = protocol::below(&mut self.rng, from.len() as u64) as usize;
-            out.push(from.swap_remove(i));
-        }
-        out
+        let rng = &mut self.rng;
+        sel.resolve(&view, &mut || rng.next_u64())
     }
 }

@@ -53,14 +53,15 @@ impl Observer {
         self.inner().statuses.clone()
     }
 
-    /// The node that leads now: the highest term among those claiming to.
+    /// The node that leads now: the highest term among those claiming to (the lowest
+    /// id among equals, as in simulation).
     pub fn leader(&self) -> Option<usize> {
         self.inner()
             .statuses
             .iter()
             .enumerate()
             .filter_map(|(i, s)| s.filter(|s| s.role == Role::Leader).map(|s| (s.term, i)))
-            .max()
+            .max_by_key(|(term, i)| (*term, usize::MAX - i))
             .map(|(_, i)| i)
     }
 
